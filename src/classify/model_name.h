@@ -1,0 +1,55 @@
+// A model name copied out of untrusted traffic (URL path, JSON body, protobuf
+// field) into fixed storage: no allocation, bounded length, and a flag saying
+// whether bytes were dropped. Shared by endpoint, json_model and grpc.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace aiqos {
+
+inline constexpr std::size_t kMaxModelName = 256;
+
+struct ModelName {
+  std::array<char, kMaxModelName> buf{};
+  uint16_t len = 0;
+  bool truncated = false;  // the source was longer than kMaxModelName bytes
+
+  std::string_view view() const noexcept { return {buf.data(), len}; }
+  bool empty() const noexcept { return len == 0 && !truncated; }
+  void clear() noexcept {
+    len = 0;
+    truncated = false;
+  }
+  void push(char c) noexcept {
+    if (len < kMaxModelName)
+      buf[len++] = c;
+    else
+      truncated = true;
+  }
+  void append(std::string_view s) noexcept {
+    for (char c : s) push(c);
+  }
+  // Appends `cp` as UTF-8 (the caller maps invalid code points to U+FFFD).
+  void push_utf8(uint32_t cp) noexcept {
+    if (cp < 0x80) {
+      push(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      push(static_cast<char>(0xc0 | (cp >> 6)));
+      push(static_cast<char>(0x80 | (cp & 0x3f)));
+    } else if (cp < 0x10000) {
+      push(static_cast<char>(0xe0 | (cp >> 12)));
+      push(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+      push(static_cast<char>(0x80 | (cp & 0x3f)));
+    } else {
+      push(static_cast<char>(0xf0 | (cp >> 18)));
+      push(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
+      push(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+      push(static_cast<char>(0x80 | (cp & 0x3f)));
+    }
+  }
+};
+
+}  // namespace aiqos
