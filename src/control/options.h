@@ -1,0 +1,49 @@
+// aiqos options: everything after `--` on the aiqosd command line.
+// Parsed on the control path with Boost.Program_options into a plain struct
+// that the dataplane reads once at start.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace aiqos {
+
+enum class DispatchMode : uint8_t { auto_, rss, software };
+
+struct Options {
+  // Reporting
+  double stats_interval_s = 0;  // live counter line every N seconds; 0 = off
+  std::string stats_json;       // final counters as JSON, written on exit
+  // Lifecycle
+  double idle_exit_s = 0;  // exit after this long with no frame received; 0 = never
+  // Offline mode: aiqosd builds its own EAL arguments around net_pcap vdevs.
+  std::string pcap_in;
+  std::string pcap_out;
+  // Dataplane sizing
+  uint16_t burst = 32;
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+  uint32_t mbufs = 16383;  // per NUMA socket mempool; 2^n - 1 is optimal for rte_mempool
+  uint32_t dispatch_ring = 4096;  // per-worker software dispatch ring (power of two)
+  DispatchMode dispatch = DispatchMode::auto_;
+  bool promiscuous = true;
+};
+
+enum class ParseOutcome { run, help, error };
+
+// Parses the aiqos part of argv (argv[0] is a program name, as after EAL).
+// On `help` the usage text is written to `out`; on `error` a one-line reason
+// to `err`.
+ParseOutcome parse_options(int argc, char** argv, Options& opts, std::ostream& out,
+                           std::ostream& err);
+
+// Builds the EAL argument vector used in offline mode (--pcap-in): no hugepages,
+// no PCI, one port pair of net_pcap vdevs, the main lcore plus one worker.
+std::vector<std::string> offline_eal_args(const Options& opts, const std::string& prog,
+                                          const std::string& empty_pcap);
+
+const char* dispatch_mode_name(DispatchMode m) noexcept;
+
+}  // namespace aiqos

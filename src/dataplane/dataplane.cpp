@@ -1,0 +1,364 @@
+#include "dataplane/dataplane.h"
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <cinttypes>
+#include <cstring>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "dataplane/mbuf_meta.h"
+
+namespace aiqos {
+namespace {
+
+std::string errstr(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
+
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
+
+// The 0x6d5a pattern makes the Toeplitz hash symmetric (Woo and Park, 2012):
+// swapping source and destination gives the same hash, so both directions
+// of a connection reach the same queue, hence the same worker.
+void symmetric_rss_key(uint8_t* key, size_t len) {
+  for (size_t i = 0; i < len; ++i) key[i] = (i % 2 == 0) ? 0x6d : 0x5a;
+}
+
+bool port_can_rss(uint16_t port, uint16_t nb_workers) {
+  rte_eth_dev_info info{};
+  if (rte_eth_dev_info_get(port, &info) != 0) return false;
+  return info.flow_type_rss_offloads != 0 && info.max_rx_queues >= nb_workers &&
+         info.hash_key_size > 0 && info.hash_key_size <= 64;
+}
+
+}  // namespace
+
+const char* drop_reason_name(DropReason r) noexcept {
+  switch (r) {
+#define X(name, desc) \
+  case DropReason::name: return #name;
+    AIQOS_DROP_REASONS(X)
+#undef X
+    default: return "unknown";
+  }
+}
+
+Dataplane::~Dataplane() {
+  if (started_) stop();
+  if (!closed_) close();
+}
+
+void Dataplane::plan_ports(const Options& opts) {
+  uint16_t n = rte_eth_dev_count_avail();
+  if (n == 0) fail("no ports: give NICs (-a PCI) or vdevs (--vdev net_af_packet0,iface=...) to EAL");
+  if (n > kMaxPorts) fail("at most " + std::to_string(kMaxPorts) + " ports are supported");
+  if (n % 2 != 0) spdlog::warn("odd number of ports ({}): the last port has no peer, its frames are dropped", n);
+  sh_.nb_ports = n;
+  uint16_t w = sh_.nb_workers;
+  uint16_t i = 0;
+  uint16_t pid;
+  RTE_ETH_FOREACH_DEV(pid) {
+    if (pid != i) fail("port ids are not contiguous; detach unused ports");
+    PortPlan& p = sh_.ports[i];
+    p.id = pid;
+    p.has_peer = (i ^ 1u) < n;
+    p.peer = static_cast<uint16_t>(i ^ 1u);
+    char name[RTE_ETH_NAME_MAX_LEN];
+    p.name = rte_eth_dev_get_name_by_port(pid, name) == 0 ? name : "port" + std::to_string(pid);
+    ++i;
+  }
+  // RSS is decided per port pair: both directions of a flow enter on the two
+  // ports of a pair, and only the same symmetric function on both sides
+  // sends them to the same worker.
+  for (uint16_t a = 0; a < n; a += 2) {
+    bool rss = w > 1 && opts.dispatch != DispatchMode::software && port_can_rss(a, w) &&
+               (a + 1 >= n || port_can_rss(static_cast<uint16_t>(a + 1), w));
+    if (opts.dispatch == DispatchMode::rss && w > 1 && !rss)
+      fail("--dispatch rss: port " + std::to_string(a) + " or its peer cannot spread RX over " +
+           std::to_string(w) + " queues with RSS");
+    for (uint16_t b = a; b < n && b < a + 2; ++b) {
+      PortPlan& p = sh_.ports[b];
+      rte_eth_dev_info info{};
+      if (int rc = rte_eth_dev_info_get(b, &info); rc != 0) fail("port " + p.name + ": " + errstr(rc));
+      p.rss = rss;
+      p.nb_rxq = rss ? w : 1;
+      p.nb_txq = std::min<uint16_t>(w, info.max_tx_queues);
+      if (p.nb_txq == 0) fail("port " + p.name + " has no TX queue");
+      p.rx_owner = static_cast<uint16_t>(b % w);
+    }
+  }
+}
+
+void Dataplane::setup_port(PortPlan& p, const Options& opts) {
+  rte_eth_dev_info info{};
+  if (int rc = rte_eth_dev_info_get(p.id, &info); rc != 0) fail("port " + p.name + ": " + errstr(rc));
+  rte_eth_conf conf{};
+  uint8_t key[64];
+  if (p.rss) {
+    symmetric_rss_key(key, info.hash_key_size);
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_key = key;
+    conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
+    conf.rx_adv_conf.rss_conf.rss_hf =
+        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+  }
+  if (int rc = rte_eth_dev_configure(p.id, p.nb_rxq, p.nb_txq, &conf); rc != 0)
+    fail("port " + p.name + ": configure " + std::to_string(p.nb_rxq) + " RX / " + std::to_string(p.nb_txq) +
+         " TX queues: " + errstr(rc));
+  uint16_t rxd = opts.rx_desc, txd = opts.tx_desc;
+  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(p.id, &rxd, &txd); rc != 0)
+    fail("port " + p.name + ": descriptors: " + errstr(rc));
+  int socket = rte_eth_dev_socket_id(p.id);
+  for (uint16_t q = 0; q < p.nb_rxq; ++q)
+    if (int rc = rte_eth_rx_queue_setup(p.id, q, rxd, socket, nullptr, pool_); rc != 0)
+      fail("port " + p.name + ": RX queue " + std::to_string(q) + ": " + errstr(rc));
+  for (uint16_t q = 0; q < p.nb_txq; ++q)
+    if (int rc = rte_eth_tx_queue_setup(p.id, q, txd, socket, nullptr); rc != 0)
+      fail("port " + p.name + ": TX queue " + std::to_string(q) + ": " + errstr(rc));
+  if (p.nb_txq < sh_.nb_workers) {
+    std::string rname = "aiqos_tx_p" + std::to_string(p.id);
+    p.tx_ring = rte_ring_create(rname.c_str(), opts.dispatch_ring, socket, RING_F_SC_DEQ);
+    if (p.tx_ring == nullptr) fail("port " + p.name + ": TX ring: " + errstr(rte_errno));
+    rings_.push_back(p.tx_ring);
+  }
+  if (int rc = rte_eth_dev_start(p.id); rc != 0) fail("port " + p.name + ": start: " + errstr(rc));
+  if (opts.promiscuous) {
+    if (int rc = rte_eth_promiscuous_enable(p.id); rc != 0 && rc != -ENOTSUP)
+      spdlog::warn("port {}: promiscuous mode: {}", p.name, errstr(rc));
+  }
+  spdlog::info("port {} ({}): peer {}, {} RX / {} TX queues, {}", p.id, p.name,
+               p.has_peer ? std::to_string(p.peer) : std::string("none"), p.nb_rxq, p.nb_txq,
+               p.rss ? "RSS with a symmetric key" : (sh_.nb_workers > 1 ? "software dispatch" : "single worker"));
+}
+
+void Dataplane::init(const Options& opts) {
+  unsigned nw = rte_lcore_count() - 1;
+  if (nw == 0) fail("no worker lcore: give EAL at least two lcores (e.g. -l 0,1); the main lcore runs control only");
+  if (nw > kMaxWorkers) fail("too many worker lcores");
+  sh_.nb_workers = static_cast<uint16_t>(nw);
+  sh_.burst = opts.burst;
+
+  pool_ = rte_pktmbuf_pool_create("aiqos_mbufs", opts.mbufs, 256, kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                  static_cast<int>(rte_socket_id()));
+  if (pool_ == nullptr) fail("mbuf pool of " + std::to_string(opts.mbufs) + ": " + errstr(rte_errno) +
+                             " (fewer --mbufs, or more memory: -m / hugepages)");
+  pools_.push_back(pool_);
+
+  plan_ports(opts);
+
+  // Workers: contexts on their own socket, cache aligned, never shared for writing.
+  uint16_t wi = 0;
+  unsigned lc;
+  RTE_LCORE_FOREACH_WORKER(lc) {
+    void* mem = rte_zmalloc_socket("aiqos_worker", sizeof(WorkerCtx), RTE_CACHE_LINE_SIZE,
+                                   static_cast<int>(rte_lcore_to_socket_id(lc)));
+    if (mem == nullptr) fail("worker context: out of memory");
+    auto* w = new (mem) WorkerCtx();
+    w->id = wi;
+    w->lcore = lc;
+    w->sh = &sh_;
+    if (sh_.nb_workers > 1) {
+      std::string rname = "aiqos_inbox_w" + std::to_string(wi);
+      w->inbox = rte_ring_create(rname.c_str(), opts.dispatch_ring, static_cast<int>(rte_lcore_to_socket_id(lc)),
+                                 RING_F_SC_DEQ);
+      if (w->inbox == nullptr) fail("dispatch ring: " + errstr(rte_errno));
+      rings_.push_back(w->inbox);
+    }
+    sh_.workers[wi++] = w;
+  }
+
+  for (uint16_t p = 0; p < sh_.nb_ports; ++p) setup_port(sh_.ports[p], opts);
+
+  // Queue assignment: with RSS worker i polls queue i of every port; without,
+  // the port's owner polls queue 0 and dispatches by the symmetric hash.
+  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+    const PortPlan& pp = sh_.ports[p];
+    if (pp.rss) {
+      for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+        WorkerCtx& wc = *sh_.workers[w];
+        wc.rxq[wc.nb_rxq++] = {p, w, false};
+      }
+    } else {
+      WorkerCtx& wc = *sh_.workers[pp.rx_owner];
+      wc.rxq[wc.nb_rxq++] = {p, 0, sh_.nb_workers > 1};
+    }
+  }
+
+  uint64_t need = 0;
+  for (uint16_t p = 0; p < sh_.nb_ports; ++p)
+    need += uint64_t{sh_.ports[p].nb_rxq} * opts.rx_desc + uint64_t{sh_.ports[p].nb_txq} * opts.tx_desc;
+  need += uint64_t{sh_.nb_workers} * (kMaxPorts * opts.burst + 256);
+  if (need > opts.mbufs)
+    spdlog::warn("{} mbufs may be too few for {} descriptors and per-worker buffers; raise --mbufs", opts.mbufs,
+                 need);
+}
+
+void Dataplane::start() {
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    if (int rc = rte_eal_remote_launch(worker_main, sh_.workers[w], sh_.workers[w]->lcore); rc != 0)
+      fail("launching worker on lcore " + std::to_string(sh_.workers[w]->lcore) + ": " + errstr(rc));
+  }
+  started_ = true;
+  spdlog::info("{} worker(s) forwarding between {} port(s)", sh_.nb_workers, sh_.nb_ports);
+}
+
+void Dataplane::stop() {
+  if (!started_) return;
+  sh_.stop.store(true, std::memory_order_relaxed);
+  rte_eal_mp_wait_lcore();
+  started_ = false;
+  // Frames still queued between workers when they stopped are freed and counted.
+  rte_mbuf* pkts[kMaxBurst];
+  for (rte_ring* r : rings_) {
+    unsigned n;
+    while ((n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(pkts), kMaxBurst, nullptr)) > 0) {
+      for (unsigned i = 0; i < n; ++i) {
+        uint16_t port = meta(pkts[i])->in_port;
+        const PortPlan& pp = sh_.ports[port];
+        sh_.workers[0]->ctr.port[pp.has_peer ? pp.peer : port].drops[static_cast<size_t>(DropReason::tx_ring_full)].add();
+      }
+      rte_pktmbuf_free_bulk(pkts, n);
+    }
+  }
+}
+
+void Dataplane::close() {
+  if (closed_) return;
+  if (started_) stop();
+  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+    if (rte_eth_stats_get(p, &hw_final_[p]) != 0) hw_final_[p] = rte_eth_stats{};
+    rte_eth_dev_stop(p);
+    rte_eth_dev_close(p);
+  }
+  closed_ = true;
+}
+
+PortTotals Dataplane::port_totals(uint16_t p) const {
+  PortTotals t;
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    const PortCounters& c = sh_.workers[w]->ctr.port[p];
+    t.rx_packets += c.rx_packets.get();
+    t.rx_bytes += c.rx_bytes.get();
+    t.tx_packets += c.tx_packets.get();
+    t.tx_bytes += c.tx_bytes.get();
+    for (size_t r = 0; r < kDropReasons; ++r) t.drops[r] += c.drops[r].get();
+  }
+  rte_eth_stats s{};
+  if (closed_) {
+    s = hw_final_[p];
+  } else if (rte_eth_stats_get(p, &s) != 0) {
+    s = rte_eth_stats{};
+  }
+  t.hw_imissed = s.imissed;
+  t.hw_rx_nombuf = s.rx_nombuf;
+  t.hw_ierrors = s.ierrors;
+  t.hw_oerrors = s.oerrors;
+  return t;
+}
+
+uint64_t Dataplane::total_rx() const {
+  uint64_t s = 0;
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w)
+    for (uint16_t p = 0; p < sh_.nb_ports; ++p) s += sh_.workers[w]->ctr.port[p].rx_packets.get();
+  return s;
+}
+
+uint64_t Dataplane::mbufs_in_use() const {
+  return pool_ ? rte_mempool_in_use_count(pool_) : 0;
+}
+
+std::string Dataplane::stats_line() const {
+  std::ostringstream o;
+  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+    PortTotals t = port_totals(p);
+    if (p) o << " | ";
+    o << "p" << p << " rx " << t.rx_packets << " tx " << t.tx_packets << " drop " << t.drops_total();
+  }
+  o << " | mbufs in use " << mbufs_in_use();
+  return o.str();
+}
+
+std::string Dataplane::stats_table() const {
+  std::ostringstream o;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-4s %-22s %12s %14s %12s %14s %10s %10s %10s\n", "port", "name", "rx-pkts",
+                "rx-bytes", "tx-pkts", "tx-bytes", "drops", "no-mbuf", "missed");
+  o << line;
+  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+    PortTotals t = port_totals(p);
+    std::snprintf(line, sizeof line,
+                  "%-4u %-22s %12" PRIu64 " %14" PRIu64 " %12" PRIu64 " %14" PRIu64 " %10" PRIu64 " %10" PRIu64
+                  " %10" PRIu64 "\n",
+                  p, sh_.ports[p].name.c_str(), t.rx_packets, t.rx_bytes, t.tx_packets, t.tx_bytes, t.drops_total(),
+                  t.hw_rx_nombuf, t.hw_imissed);
+    o << line;
+    for (size_t r = 0; r < kDropReasons; ++r)
+      if (t.drops[r]) o << "       drop " << drop_reason_name(static_cast<DropReason>(r)) << ": " << t.drops[r] << '\n';
+  }
+  std::snprintf(line, sizeof line, "%-7s %-6s %12s %12s %12s %12s %12s\n", "worker", "lcore", "rx-pkts", "tx-pkts",
+                "dispatch-in", "dispatch-out", "busy-loops");
+  o << line;
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    const WorkerCtx& wc = *sh_.workers[w];
+    uint64_t rx = 0, tx = 0;
+    for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+      rx += wc.ctr.port[p].rx_packets.get();
+      tx += wc.ctr.port[p].tx_packets.get();
+    }
+    std::snprintf(line, sizeof line, "%-7u %-6u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
+                  w, wc.lcore, rx, tx, wc.ctr.dispatched_in.get(), wc.ctr.dispatched_out.get(), wc.ctr.busy_loops.get());
+    o << line;
+  }
+  return o.str();
+}
+
+std::string Dataplane::stats_json() const {
+  using nlohmann::json;
+  json j;
+  j["ports"] = json::array();
+  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+    PortTotals t = port_totals(p);
+    json drops = json::object();
+    for (size_t r = 0; r < kDropReasons; ++r) drops[drop_reason_name(static_cast<DropReason>(r))] = t.drops[r];
+    j["ports"].push_back({{"port", p},
+                          {"name", sh_.ports[p].name},
+                          {"peer", sh_.ports[p].has_peer ? json(sh_.ports[p].peer) : json(nullptr)},
+                          {"rx_packets", t.rx_packets},
+                          {"rx_bytes", t.rx_bytes},
+                          {"tx_packets", t.tx_packets},
+                          {"tx_bytes", t.tx_bytes},
+                          {"tx_full", t.drops[static_cast<size_t>(DropReason::tx_full)]},
+                          {"no_mbuf", t.hw_rx_nombuf},
+                          {"imissed", t.hw_imissed},
+                          {"drops", drops}});
+  }
+  j["workers"] = json::array();
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    const WorkerCtx& wc = *sh_.workers[w];
+    uint64_t rx = 0, tx = 0;
+    for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+      rx += wc.ctr.port[p].rx_packets.get();
+      tx += wc.ctr.port[p].tx_packets.get();
+    }
+    json parse = json::object();
+    for (size_t s = 0; s < kParseStatuses; ++s) parse[parse_status_name(static_cast<ParseStatus>(s))] = wc.ctr.parse[s].get();
+    j["workers"].push_back({{"worker", w},
+                            {"lcore", wc.lcore},
+                            {"rx_packets", rx},
+                            {"tx_packets", tx},
+                            {"dispatched_in", wc.ctr.dispatched_in.get()},
+                            {"dispatched_out", wc.ctr.dispatched_out.get()},
+                            {"parse", parse}});
+  }
+  j["mbufs_in_use_at_exit"] = mbufs_in_use();
+  return j.dump(2);
+}
+
+}  // namespace aiqos

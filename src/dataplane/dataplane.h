@@ -1,0 +1,110 @@
+// The dataplane: ports, mempools and poll-mode workers. Built and torn down
+// by the control plane on the main lcore; the main lcore never touches frames.
+#pragma once
+
+#include <rte_ethdev.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/options.h"
+#include "dataplane/stats.h"
+
+namespace aiqos {
+
+inline constexpr uint16_t kMaxBurst = 256;
+inline constexpr uint16_t kMaxWorkers = 128;
+
+// How one port is wired to the workers. Written by the control plane before
+// the workers start; read-only for workers afterwards.
+struct PortPlan {
+  uint16_t id = 0;
+  uint16_t peer = 0;  // frames received here leave on `peer`
+  bool has_peer = false;
+  std::string name;
+  uint16_t nb_rxq = 1;
+  uint16_t nb_txq = 1;
+  bool rss = false;           // the NIC spreads RX over one queue per worker
+  uint16_t rx_owner = 0;      // without RSS: the worker polling queue 0 and dispatching
+  rte_ring* tx_ring = nullptr;  // when nb_txq < workers: MPSC ring drained by worker 0
+};
+
+// A frame waiting to be sent, per egress port, per worker.
+struct TxBuffer {
+  uint16_t n = 0;
+  rte_mbuf* pkts[kMaxBurst];
+};
+
+struct Shared;
+
+struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
+  uint16_t id = 0;      // worker index 0..W-1
+  unsigned lcore = 0;
+  struct RxQueue {
+    uint16_t port, queue;
+    bool dispatch;  // software dispatch: frames may belong to other workers
+  };
+  RxQueue rxq[kMaxPorts];
+  uint16_t nb_rxq = 0;
+  rte_ring* inbox = nullptr;  // MPSC: frames other workers dispatched to us
+  const Shared* sh = nullptr;
+  WorkerCounters ctr;  // dataplane: this worker writes; ctlplane: reads
+  TxBuffer tx[kMaxPorts];
+};
+
+struct Shared {
+  std::atomic<bool> stop{false};  // dataplane: ro, ctlplane: wo
+  uint16_t nb_ports = 0;          // ctlplane wo before launch; dataplane ro
+  uint16_t nb_workers = 0;
+  uint16_t burst = 32;
+  PortPlan ports[kMaxPorts];
+  WorkerCtx* workers[kMaxWorkers] = {};
+};
+
+class Dataplane {
+ public:
+  Dataplane() = default;
+  ~Dataplane();
+  Dataplane(const Dataplane&) = delete;
+  Dataplane& operator=(const Dataplane&) = delete;
+
+  // Configures ports, pools and rings; throws std::runtime_error with a
+  // message for the operator on failure (control path only).
+  void init(const Options& opts);
+  void start();  // launches workers on every worker lcore
+  void stop();   // asks workers to stop and waits (returns within a burst)
+  void close();  // stops and closes ports; after this mbufs_in_use() is final
+
+  uint16_t nb_ports() const noexcept { return sh_.nb_ports; }
+  uint16_t nb_workers() const noexcept { return sh_.nb_workers; }
+  const PortPlan& port(uint16_t p) const noexcept { return sh_.ports[p]; }
+  const WorkerCtx& worker(uint16_t w) const noexcept { return *sh_.workers[w]; }
+
+  PortTotals port_totals(uint16_t p) const;
+  uint64_t total_rx() const;
+  uint64_t mbufs_in_use() const;
+  std::string stats_line() const;   // one line for --stats-interval
+  std::string stats_table() const;  // multi-line report printed at exit
+  std::string stats_json() const;
+
+ private:
+  void plan_ports(const Options& opts);
+  void setup_port(PortPlan& p, const Options& opts);
+
+  Shared sh_;
+  std::vector<rte_mempool*> pools_;  // one per socket in use
+  rte_mempool* pool_ = nullptr;
+  std::vector<rte_ring*> rings_;
+  rte_eth_stats hw_final_[kMaxPorts] = {};  // PMD counters saved when ports close
+  bool started_ = false, closed_ = false;
+};
+
+// Entry point of a worker lcore (rte_eal_remote_launch).
+int worker_main(void* ctx);
+
+}  // namespace aiqos

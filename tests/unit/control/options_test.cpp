@@ -1,0 +1,80 @@
+#include "control/options.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace aiqos {
+namespace {
+
+ParseOutcome parse(std::vector<std::string> args, Options& o, std::string* err = nullptr,
+                   std::string* out = nullptr) {
+  args.insert(args.begin(), "aiqosd");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  std::ostringstream os, es;
+  auto r = parse_options(static_cast<int>(argv.size()), argv.data(), o, os, es);
+  if (err) *err = es.str();
+  if (out) *out = os.str();
+  return r;
+}
+
+TEST(Options, Defaults) {
+  Options o;
+  ASSERT_EQ(parse({}, o), ParseOutcome::run);
+  EXPECT_EQ(o.burst, 32);
+  EXPECT_EQ(o.dispatch, DispatchMode::auto_);
+  EXPECT_TRUE(o.promiscuous);
+}
+
+TEST(Options, Values) {
+  Options o;
+  ASSERT_EQ(parse({"--stats-interval", "0.5", "--stats-json", "/tmp/x.json", "--burst", "64", "--dispatch",
+                   "software", "--no-promisc", "--idle-exit", "2"},
+                  o),
+            ParseOutcome::run);
+  EXPECT_DOUBLE_EQ(o.stats_interval_s, 0.5);
+  EXPECT_EQ(o.stats_json, "/tmp/x.json");
+  EXPECT_EQ(o.burst, 64);
+  EXPECT_EQ(o.dispatch, DispatchMode::software);
+  EXPECT_FALSE(o.promiscuous);
+  EXPECT_DOUBLE_EQ(o.idle_exit_s, 2);
+}
+
+TEST(Options, ErrorsSayWhatIsWrong) {
+  Options o;
+  std::string err;
+  EXPECT_EQ(parse({"--burst", "0"}, o, &err), ParseOutcome::error);
+  EXPECT_NE(err.find("--burst"), std::string::npos);
+  EXPECT_EQ(parse({"--dispatch", "magic"}, o, &err), ParseOutcome::error);
+  EXPECT_NE(err.find("magic"), std::string::npos);
+  EXPECT_EQ(parse({"--dispatch-ring", "1000"}, o, &err), ParseOutcome::error);
+  EXPECT_EQ(parse({"--frobnicate"}, o, &err), ParseOutcome::error);
+  EXPECT_NE(err.find("frobnicate"), std::string::npos);
+  EXPECT_EQ(parse({"--pcap-out", "x.pcap"}, o, &err), ParseOutcome::error);
+}
+
+TEST(Options, HelpListsOptions) {
+  Options o;
+  std::string out;
+  EXPECT_EQ(parse({"--help"}, o, nullptr, &out), ParseOutcome::help);
+  EXPECT_NE(out.find("--stats-interval"), std::string::npos);
+  EXPECT_NE(out.find("[EAL options] -- [aiqos options]"), std::string::npos);
+}
+
+TEST(Options, OfflineEalArgsPairPcapPorts) {
+  Options o;
+  o.pcap_in = "in.pcap";
+  o.pcap_out = "out.pcap";
+  auto a = offline_eal_args(o, "aiqosd", "/tmp/empty.pcap");
+  std::string all;
+  for (auto& s : a) all += s + " ";
+  EXPECT_NE(all.find("--no-huge"), std::string::npos);
+  EXPECT_NE(all.find("net_pcap0,rx_pcap=in.pcap"), std::string::npos);
+  EXPECT_NE(all.find("net_pcap1,rx_pcap=/tmp/empty.pcap,tx_pcap=out.pcap"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aiqos
