@@ -10,12 +10,13 @@
 
 namespace aiqos {
 
-inline constexpr std::size_t kMaxModelName = 256;
-
-struct ModelName {
-  std::array<char, kMaxModelName> buf{};
+// N bytes of storage; what does not fit is dropped and flagged.
+template <std::size_t N>
+struct BoundedString {
+  static_assert(N < 65536);
+  std::array<char, N> buf{};
   uint16_t len = 0;
-  bool truncated = false;  // the source was longer than kMaxModelName bytes
+  bool truncated = false;  // the source was longer than N bytes
 
   std::string_view view() const noexcept { return {buf.data(), len}; }
   bool empty() const noexcept { return len == 0 && !truncated; }
@@ -24,7 +25,7 @@ struct ModelName {
     truncated = false;
   }
   void push(char c) noexcept {
-    if (len < kMaxModelName)
+    if (len < N)
       buf[len++] = c;
     else
       truncated = true;
@@ -51,5 +52,8 @@ struct ModelName {
     }
   }
 };
+
+inline constexpr std::size_t kMaxModelName = 256;
+using ModelName = BoundedString<kMaxModelName>;
 
 }  // namespace aiqos
