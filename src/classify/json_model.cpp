@@ -3,6 +3,10 @@
 #include <cstring>
 #include <string_view>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace aiqos {
 namespace {
 
@@ -51,6 +55,33 @@ bool parse_int(std::string_view s, int64_t& out) noexcept {
   return true;
 }
 
+// The first '"' or '\' in [p, end), or end. String contents are the bulk of
+// a chat body, so this is the hot loop: 16 bytes a step with SSE2 (x86-64
+// baseline), 8 with SWAR elsewhere.
+const uint8_t* find_quote_or_backslash(const uint8_t* p, const uint8_t* end) noexcept {
+#ifdef __SSE2__
+  const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    unsigned m = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs))));
+    if (m) return p + __builtin_ctz(m);
+    p += 16;
+  }
+#endif
+  while (end - p >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    // The lowest flagged byte is exact (false positives only sit above a
+    // true match); little-endian byte order assumed, as on every target.
+    uint64_t m = has_byte(v, '"') | has_byte(v, '\\');
+    if (m) return p + (__builtin_ctzll(m) >> 3);
+    p += 8;
+  }
+  while (p < end && *p != '"' && *p != '\\') ++p;
+  return p;
+}
+
 }  // namespace
 
 // Inside a string we do not decode: only '"' and '\' matter.
@@ -61,12 +92,7 @@ const uint8_t* JsonTopLevel::skip_string(const uint8_t* p, const uint8_t* end) n
       ++p;
       continue;
     }
-    while (end - p >= 8) {
-      uint64_t v;
-      std::memcpy(&v, p, 8);
-      if (has_byte(v, '"') | has_byte(v, '\\')) break;
-      p += 8;
-    }
+    p = find_quote_or_backslash(p, end);
     if (p == end) break;
     uint8_t c = *p++;
     if (c == '\\') {
