@@ -1,0 +1,95 @@
+// First-bytes protocol detection and routing for one TCP connection.
+//
+// L7Connection looks at the first bytes of whichever direction speaks first
+// and decides: HTTP/2 with prior knowledge (the client preface), HTTP/1.x (a
+// request line), a TLS handshake (first byte 0x16: reported, not parsed), or
+// unknown. It then routes each direction's bytes to Http1Connection or
+// Http2Connection, switching to HTTP/2 after an h2c upgrade: the client side
+// at the preface that follows the upgrade request, the server side after its
+// 101 (each direction switches at its own byte boundary, so no bytes are held
+// beyond the 24-byte sniff buffer).
+//
+// Direction repair: the flow table labels directions from the TCP handshake
+// and may have missed it. If the first decisive bytes say the side labeled
+// server is the client (it sent a request line or the preface), the labels
+// are swapped internally and client_side() says so, for the flow table to fix
+// its own. Parsers are created on detection (one allocation per connection).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "classify/http1.h"
+#include "classify/http2.h"
+#include "classify/http_events.h"
+
+namespace aiqos {
+
+enum class L7Proto : uint8_t { undecided, http1, http2, tls_candidate, unknown };
+const char* l7_proto_name(L7Proto p) noexcept;
+
+// What the first bytes of one direction look like (a prefix is enough).
+enum class FirstBytes : uint8_t {
+  need_more,         // a prefix of something recognisable
+  h2_preface,        // client: PRI * HTTP/2.0 ... (all 24 bytes)
+  h1_request,        // client: METHOD SP target-start
+  h1_response,       // server: HTTP/1.x
+  tls_client_hello,  // client: 0x16 0x03 .. with handshake type 1
+  tls_other,         // 0x16, not a ClientHello (ServerHello: the server)
+  other,
+};
+FirstBytes sniff_first_bytes(std::span<const uint8_t> prefix) noexcept;
+
+enum class ClientSide : uint8_t { unknown, as_labeled, swapped };
+
+struct L7Config {
+  Http1Config http1;
+  Http2Config http2;
+  CaptureConfig capture;  // replaces http1.capture and http2.capture
+};
+
+class L7Connection {
+ public:
+  static constexpr size_t kSniffBytes = 24;
+
+  L7Connection(const L7Config& cfg, RequestEvents& sink) noexcept;
+  L7Connection(const L7Connection&) = delete;
+  L7Connection& operator=(const L7Connection&) = delete;
+
+  // `dir` as the flow table labels it; see client_side().
+  void feed(Dir dir, std::span<const uint8_t> bytes) noexcept;
+  // FIN in `dir` (labeled): ends an HTTP/1 response delimited by the close.
+  void finish(Dir dir) noexcept;
+
+  L7Proto proto() const noexcept { return proto_; }
+  ClientSide client_side() const noexcept { return client_side_; }
+  bool h2c_upgraded() const noexcept { return h2c_; }
+  bool failed() const noexcept;
+  L7Error error() const noexcept;
+  const Http1Connection* http1() const noexcept { return h1_ ? &*h1_ : nullptr; }
+  const Http2Connection* http2() const noexcept { return h2_ ? &*h2_ : nullptr; }
+
+ private:
+  enum class Route : uint8_t { http1, http2 };
+
+  void decide(Dir labeled, FirstBytes what) noexcept;
+  void route(Dir d, const uint8_t* p, size_t n) noexcept;  // d: true direction
+  void ensure_h2() noexcept;
+
+  L7Config cfg_;
+  RequestEvents& sink_;
+  std::array<std::array<uint8_t, kSniffBytes>, 2> sniff_{};  // by labeled Dir
+  std::array<uint8_t, 2> sniff_len_{};
+  L7Proto proto_ = L7Proto::undecided;
+  ClientSide client_side_ = ClientSide::unknown;
+  bool swapped_ = false;
+  bool h2c_ = false;
+  std::array<Route, 2> route_{Route::http1, Route::http1};  // by true Dir
+  uint8_t preface_match_ = 0;  // preface bytes seen after a paused h2c request
+  std::optional<Http1Connection> h1_;
+  std::optional<Http2Connection> h2_;
+};
+
+}  // namespace aiqos
