@@ -153,6 +153,16 @@ SegmentOutcome TcpReassembly::process(const TcpSegment& seg, ReassemblyPool& poo
     case StreamState::failed:
       return SegmentOutcome::stream_failed;
     case StreamState::closed:
+      if (seg.flags & tcpflag::rst) {
+        // After our FIN: the RST carries the FIN's number or the one after it.
+        int32_t rel = seq_diff(seg.seq, next_seq_);
+        if (rel < -1 || rel > static_cast<int32_t>(cfg.max_window_bytes)) {
+          return SegmentOutcome::rst_ignored;
+        }
+        state_ = StreamState::reset;
+        return SegmentOutcome::rst;
+      }
+      [[fallthrough]];
     case StreamState::reset:
       if (seg.flags & tcpflag::rst) return SegmentOutcome::rst;
       if (!data.empty()) {

@@ -29,7 +29,8 @@
 //  - FIN consumes one sequence number; the direction closes once every byte
 //    before it was delivered. Data at or past the FIN is ignored (after_fin).
 //  - RST closes the direction when its sequence number is in
-//    [next, next + max_window_bytes]; otherwise it is ignored.
+//    [next, next + max_window_bytes] (from next - 1 once the FIN was
+//    consumed); otherwise it is ignored.
 //
 // Untrusted input: nothing here asserts on packet contents.
 // Threading: a pool, its counters and the streams that use it belong to one

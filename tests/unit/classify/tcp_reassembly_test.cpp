@@ -583,6 +583,17 @@ TEST(TcpReassembly, RstInWindowClosesAndReleases) {
   EXPECT_EQ(h.c.out, kRef.substr(0, 10));
 }
 
+TEST(TcpReassembly, RstAfterFinIsValidatedToo) {
+  Harness h;
+  h.ref(0, 10, tcpflag::ack | tcpflag::fin);  // FIN at offset 10, next is 11
+  ASSERT_EQ(h.s.state(), StreamState::closed);
+  EXPECT_EQ(h.at(3, "", tcpflag::rst), SegmentOutcome::rst_ignored);
+  EXPECT_EQ(h.s.state(), StreamState::closed);
+  EXPECT_EQ(h.at(10, "", tcpflag::rst), SegmentOutcome::rst);  // at the FIN's number
+  EXPECT_EQ(h.s.state(), StreamState::reset);
+  EXPECT_EQ(h.at(10, "", tcpflag::rst), SegmentOutcome::rst);  // idempotent
+}
+
 TEST(TcpReassembly, RstOnIdleStream) {
   Harness h(7, small_cfg(), false);
   EXPECT_EQ(h.seg(tcpflag::rst, 12345, ""), SegmentOutcome::rst);
