@@ -510,6 +510,45 @@ TEST(TcpReassembly, PoolNeverExceedsBoundUnderRandomLoad) {
   EXPECT_EQ(pool.memory_bytes(), mem);
 }
 
+// Untrusted input: any flags, any sequence numbers, any lengths, ACKs from
+// the other side. Nothing asserts; bounds and accounting hold throughout.
+TEST(TcpReassembly, RandomGarbageKeepsInvariants) {
+  ReassemblyConfig cfg{.pool_bytes = 64 * 256,
+                       .chunk_bytes = 256,
+                       .max_ooo_bytes_per_flow = 16 * 256,
+                       .max_window_bytes = 1 << 13};
+  ReassemblyPool pool(cfg);
+  std::array<TcpReassembly, 8> st;
+  std::array<uint64_t, 8> got{};
+  std::vector<uint8_t> payload(3000, 0xab);
+  std::mt19937 rng(4242);
+  for (int i = 0; i < 50000; ++i) {
+    size_t f = rng() % st.size();
+    auto count = [&](std::span<const uint8_t> b) { got[f] += b.size(); };
+    uint32_t base = 0x7FFFF000u * static_cast<uint32_t>(f);  // some streams near 2^31/2^32
+    uint32_t seq = rng() % 8 == 0 ? static_cast<uint32_t>(rng()) : base + rng() % 20000;
+    switch (rng() % 16) {
+      case 0: st[f].release(pool); got[f] = 0; break;
+      case 1: st[f].on_peer_ack(seq, pool); break;
+      default:
+        st[f].on_segment(TcpSegment{.flags = static_cast<uint8_t>(rng()),
+                                    .seq = seq,
+                                    .ack = 0,
+                                    .payload = std::span(payload).first(rng() % payload.size())},
+                         pool, count);
+    }
+    ASSERT_LE(pool.chunks_in_use(), pool.chunks_total());
+    ASSERT_LE(st[f].ooo_chunks(), pool.max_chunks_per_flow());
+    ASSERT_LE(st[f].ooo_bytes(), st[f].ooo_chunks() * uint64_t{pool.chunk_bytes()});
+    ASSERT_EQ(got[f], st[f].delivered_bytes());
+  }
+  uint32_t held = 0;
+  for (auto& s : st) held += s.ooo_chunks();
+  EXPECT_EQ(held, pool.chunks_in_use());
+  for (auto& s : st) s.release(pool);
+  EXPECT_EQ(pool.chunks_in_use(), 0u);
+}
+
 TEST(TcpReassembly, BeyondWindowIgnoredNotFailed) {
   Harness h;  // window 1 << 16
   EXPECT_EQ(h.at((1 << 16) + 1, "far"), SegmentOutcome::beyond_window);
