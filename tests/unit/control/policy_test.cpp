@@ -1,0 +1,634 @@
+#include "control/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "control/policy_yaml.h"
+
+#ifndef AIQOS_SOURCE_ROOT
+#error "AIQOS_SOURCE_ROOT must point at the source tree (tests/unit/meson.build sets it)"
+#endif
+
+namespace aiqos {
+namespace {
+
+const std::string kRoot = AIQOS_SOURCE_ROOT;
+const std::string kData = kRoot + "/tests/unit/control/data/";
+
+constexpr uint64_t K = 1000, Ki = 1024;
+constexpr uint64_t kSec = 1'000'000'000ULL;
+
+// ------------------------------------------------------------ unit parsers
+
+struct UnitCase {
+  const char* text;
+  std::optional<uint64_t> want;
+};
+
+TEST(PolicyUnits, Size) {
+  const UnitCase cases[] = {
+      {"0", 0},
+      {"1514", 1514},
+      {"64KiB", 64 * Ki},
+      {"64kib", 64 * Ki},
+      {"64 KiB", 64 * Ki},
+      {"1MiB", Ki * Ki},
+      {"1mib", Ki * Ki},
+      {"2GiB", 2 * Ki * Ki * Ki},
+      {"1TiB", Ki * Ki * Ki * Ki},
+      {"10B", 10},
+      {"10b", 10},
+      {"1KB", K},
+      {"1kb", K},
+      {"1MB", K * K},
+      {"3GB", 3 * K * K * K},
+      {"1.5MiB", 1536 * Ki},
+      {"0.5KB", 500},
+      {"18446744073709551615", UINT64_MAX},
+      {"18446744073709551616", std::nullopt},  // overflow
+      {"16777216TiB", std::nullopt},           // overflow after the unit
+      {"", std::nullopt},
+      {"KiB", std::nullopt},
+      {"64k", std::nullopt},  // ambiguous: 1000 or 1024?
+      {"64 kbit", std::nullopt},
+      {"-1", std::nullopt},
+      {"1.", std::nullopt},
+      {".5MB", std::nullopt},
+      {"1e6", std::nullopt},
+      {"0x100", std::nullopt},
+  };
+  for (const auto& c : cases) EXPECT_EQ(parse_size(c.text), c.want) << "'" << c.text << "'";
+}
+
+TEST(PolicyUnits, Rate) {
+  const UnitCase cases[] = {
+      {"unlimited", 0},
+      {"Unlimited", 0},
+      {"0", 0},
+      {"1000", 1000},
+      {"64bit", 64},
+      {"64bps", 64},
+      {"10k", 10 * K},
+      {"10kbit", 10 * K},
+      {"10Kbit", 10 * K},
+      {"10kbps", 10 * K},
+      {"500Mbit", 500 * K * K},
+      {"500mbit", 500 * K * K},  // tc spelling; no such thing as millibits
+      {"20Mbps", 20 * K * K},    // bits, not bytes (unlike tc)
+      {"20M", 20 * K * K},
+      {"1.5Gbit", 1500 * K * K},
+      {"10G", 10 * K * K * K},
+      {"10Gbps", 10 * K * K * K},
+      {"1T", K * K * K * K},
+      {"20 Mbit", 20 * K * K},
+      {"20 parsecs", std::nullopt},
+      {"20MB", std::nullopt},  // bytes are not a rate
+      {"20Mibit", std::nullopt},
+      {"fast", std::nullopt},
+      {"", std::nullopt},
+      {"-5Mbit", std::nullopt},
+  };
+  for (const auto& c : cases) EXPECT_EQ(parse_rate(c.text), c.want) << "'" << c.text << "'";
+}
+
+TEST(PolicyUnits, Duration) {
+  const UnitCase cases[] = {
+      {"300s", 300 * kSec},
+      {"15s", 15 * kSec},
+      {"250ms", 250'000'000},
+      {"1.5s", 1'500'000'000},
+      {"5m", 300 * kSec},
+      {"2h", 7200 * kSec},
+      {"2H", 7200 * kSec},
+      {"0s", 0},
+      {"300", std::nullopt},  // a bare number has no unit
+      {"300sec", std::nullopt},
+      {"1d", std::nullopt},
+      {"10us", std::nullopt},
+      {"s", std::nullopt},
+  };
+  for (const auto& c : cases) EXPECT_EQ(parse_duration(c.text), c.want) << "'" << c.text << "'";
+}
+
+// ------------------------------------------------------------ prefixes
+
+std::array<uint8_t, 16> v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  return {a, b, c, d};
+}
+
+std::array<uint8_t, 16> v6(const char* text) {
+  Prefix p;
+  EXPECT_EQ(parse_prefix(text, p), PrefixError::ok) << text;
+  return p.addr;
+}
+
+TEST(PolicyPrefix, Parse) {
+  struct Case {
+    const char* text;
+    PrefixError err;
+    const char* canonical;  // to_string() when it parses (masked on host_bits)
+  } cases[] = {
+      {"198.18.0.0/24", PrefixError::ok, "198.18.0.0/24"},
+      {"10.1.2.3", PrefixError::ok, "10.1.2.3/32"},
+      {"0.0.0.0/0", PrefixError::ok, "0.0.0.0/0"},
+      {"2001:db8::/32", PrefixError::ok, "2001:db8::/32"},
+      {"::1", PrefixError::ok, "::1/128"},
+      {"::/0", PrefixError::ok, "::/0"},
+      {"198.18.0.5/24", PrefixError::host_bits, "198.18.0.0/24"},
+      {"2001:db8::1/64", PrefixError::host_bits, "2001:db8::/64"},
+      {"10.0.0.0/33", PrefixError::length, nullptr},
+      {"2001:db8::/129", PrefixError::length, nullptr},
+      {"10.0.0/8", PrefixError::syntax, nullptr},
+      {"10.0.0.0/", PrefixError::syntax, nullptr},
+      {"10.0.0.0/x", PrefixError::syntax, nullptr},
+      {"10.0.0.0/-1", PrefixError::syntax, nullptr},
+      {"example.com", PrefixError::syntax, nullptr},
+      {"", PrefixError::syntax, nullptr},
+  };
+  for (const auto& c : cases) {
+    Prefix p;
+    EXPECT_EQ(parse_prefix(c.text, p), c.err) << c.text;
+    if (c.canonical) {
+      EXPECT_EQ(p.to_string(), c.canonical) << c.text;
+    }
+  }
+}
+
+TEST(PolicyPrefix, Contains) {
+  Prefix p;
+  ASSERT_EQ(parse_prefix("198.18.0.0/23", p), PrefixError::ok);
+  EXPECT_TRUE(p.contains(v4(198, 18, 0, 0), 4));
+  EXPECT_TRUE(p.contains(v4(198, 18, 1, 255), 4));
+  EXPECT_FALSE(p.contains(v4(198, 18, 2, 0), 4));
+  EXPECT_FALSE(p.contains(v4(198, 19, 0, 1), 4));
+  EXPECT_FALSE(p.contains(v4(198, 18, 0, 1), 6)) << "families never mix";
+
+  ASSERT_EQ(parse_prefix("198.18.0.128/25", p), PrefixError::ok);
+  EXPECT_TRUE(p.contains(v4(198, 18, 0, 200), 4));
+  EXPECT_FALSE(p.contains(v4(198, 18, 0, 127), 4));
+
+  ASSERT_EQ(parse_prefix("10.0.0.1/32", p), PrefixError::ok);
+  EXPECT_TRUE(p.contains(v4(10, 0, 0, 1), 4));
+  EXPECT_FALSE(p.contains(v4(10, 0, 0, 2), 4));
+
+  ASSERT_EQ(parse_prefix("0.0.0.0/0", p), PrefixError::ok);
+  EXPECT_TRUE(p.contains(v4(1, 2, 3, 4), 4));
+  EXPECT_FALSE(p.contains(v6("::1"), 6));
+
+  ASSERT_EQ(parse_prefix("2001:db8:8000::/33", p), PrefixError::ok);
+  EXPECT_TRUE(p.contains(v6("2001:db8:8000::1"), 6));
+  EXPECT_TRUE(p.contains(v6("2001:db8:ffff:ffff::"), 6));
+  EXPECT_FALSE(p.contains(v6("2001:db8:7fff::1"), 6));
+  EXPECT_FALSE(p.contains(v6("2001:db8:8000::1").data(), 4));
+
+  ASSERT_EQ(parse_prefix("::/0", p), PrefixError::ok);
+  EXPECT_TRUE(p.contains(v6("fe80::1"), 6));
+  EXPECT_FALSE(p.contains(v4(10, 0, 0, 1), 4));
+}
+
+// ------------------------------------------------------------ globs
+
+TEST(PolicyGlob, Match) {
+  struct Case {
+    const char* pattern;
+    const char* text;
+    bool want;
+  } cases[] = {
+      {"gpt-4o", "gpt-4o", true},
+      {"gpt-4o", "gpt-4o-mini", false},
+      {"gpt-4o*", "gpt-4o", true},
+      {"gpt-4o*", "gpt-4o-mini", true},
+      {"gpt-4o*", "gpt-4", false},
+      {"*", "", true},
+      {"*", "anything/at.all", true},
+      {"", "", true},
+      {"", "x", false},
+      {"?", "", false},
+      {"?", "a", true},
+      {"gpt-?o", "gpt-4o", true},
+      {"gpt-?o", "gpt-40o", false},
+      {"/v1/*", "/v1/chat/completions", true},
+      {"/v1/*/completions", "/v1/chat/completions", true},
+      {"/v1/*/completions", "/v1/completions", false},
+      {"*.openai.com", "api.openai.com", true},
+      {"*.openai.com", "openai.com", false},
+      {"*a*b*c*", "xxaxxbxxcxx", true},
+      {"*a*b*c*", "xxaxxcxxbxx", false},
+      {"a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},  // no blow-up
+      {"llama\\*", "llama*", true},
+      {"llama\\*", "llama-3", false},
+      {"what\\?", "what?", true},
+      {"what\\?", "whatx", false},
+      {"GPT-4o", "gpt-4o", false},  // case-sensitive
+  };
+  for (const auto& c : cases)
+    EXPECT_EQ(glob_match(c.pattern, c.text), c.want) << c.pattern << " ~ " << c.text;
+  EXPECT_TRUE(glob_match_icase("*.OpenAI.com", "API.openai.COM"));
+  EXPECT_FALSE(glob_match_icase("*.openai.com", "api.openai.org"));
+  EXPECT_TRUE(glob_has_wildcard("a*"));
+  EXPECT_TRUE(glob_has_wildcard("a?"));
+  EXPECT_FALSE(glob_has_wildcard("a\\*"));
+  EXPECT_FALSE(glob_has_wildcard("plain"));
+}
+
+TEST(PolicyHelpers, EditDistance) {
+  EXPECT_EQ(edit_distance("rat", "rate"), 1u);
+  EXPECT_EQ(edit_distance("", "abc"), 3u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(edit_distance("same", "same"), 0u);
+}
+
+// ------------------------------------------------------------ the loader
+
+LoadResult load(const std::string& yaml) { return load_policy_string(yaml, "t.yaml"); }
+
+// Only the one error expected, with its position and field.
+void expect_one_error(const std::string& yaml, int line, int col, const std::string& field,
+                      const std::string& message_part) {
+  auto r = load(yaml);
+  ASSERT_EQ(r.errors.size(), 1u) << yaml << "\n" << r.format_errors();
+  const auto& e = r.errors[0];
+  EXPECT_EQ(e.line, line) << e.format();
+  EXPECT_EQ(e.column, col) << e.format();
+  EXPECT_EQ(e.field_path, field) << e.format();
+  EXPECT_NE(e.message.find(message_part), std::string::npos) << e.format();
+  EXPECT_FALSE(r.ok());
+}
+
+const char* kMinimal = "version: 1\nclasses:\n  - name: default\n";
+
+TEST(PolicyLoad, ExampleConfigLoads) {
+  auto r = load_policy_file(kRoot + "/config/aiqos.yaml");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  const Policy& p = *r.policy;
+  ASSERT_EQ(p.classes.size(), 4u);
+  EXPECT_EQ(p.classes[p.default_class].name, "default");
+  auto inter = p.class_index("interactive");
+  auto batch = p.class_index("batch");
+  ASSERT_TRUE(inter && batch);
+  const ClassCfg& ic = p.classes[*inter];
+  EXPECT_EQ(ic.priority, 0);
+  EXPECT_EQ(ic.rate_bps, 500'000'000u);
+  EXPECT_EQ(ic.burst_bytes, 1'000'000u);
+  EXPECT_EQ(ic.exceed, ExceedAction::demote);
+  EXPECT_EQ(ic.demote_to, batch);
+  EXPECT_EQ(ic.dscp, 46);
+  EXPECT_EQ(p.classes[*batch].burst_bytes, 62'500u) << "10 ms at 50 Mbit/s";
+  const ClassCfg* std_c = p.find_class("standard");
+  ASSERT_NE(std_c, nullptr);
+  ASSERT_TRUE(std_c->token_budget);
+  EXPECT_EQ(std_c->token_budget->per, BudgetScope::tenant);
+  EXPECT_EQ(std_c->exceed_dscp, 8);
+  EXPECT_EQ(p.tenants.by, TenantBy::src_subnet);
+  ASSERT_EQ(p.tenants.subnets.size(), 2u);
+  EXPECT_EQ(p.tenants.subnets[1].name, "team-b");
+  ASSERT_FALSE(p.rules.empty());
+  const RuleCfg& r0 = p.rules[0];
+  EXPECT_EQ(r0.name, "chat-premium");
+  EXPECT_EQ(r0.class_index, *inter);
+  EXPECT_EQ(r0.match.endpoints.size(), 3u);
+  EXPECT_EQ(r0.match.endpoints[0], Endpoint::chat_completions);
+  EXPECT_EQ(r0.match.models, (std::vector<std::string>{"gpt-4o*", "claude-*"}));
+  EXPECT_GT(r0.line, 0);
+  EXPECT_EQ(p.rules[2].match.model_regex, "^llama-3\\.[0-9]");
+}
+
+TEST(PolicyLoad, DefaultsFilled) {
+  auto r = load(kMinimal);
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  const Policy& p = *r.policy;
+  EXPECT_EQ(p.version, 1);
+  EXPECT_TRUE(p.capture.headers.empty());
+  EXPECT_EQ(p.limits.flows, 262144u);
+  EXPECT_EQ(p.limits.reassembly_bytes_per_flow, 64 * Ki);
+  EXPECT_EQ(p.limits.reassembly_bytes_total, 64 * Ki * Ki);
+  EXPECT_EQ(p.limits.streams_per_connection, 128u);
+  EXPECT_EQ(p.limits.header_block_bytes, 64 * Ki);
+  EXPECT_EQ(p.limits.hpack_table_bytes, 64 * Ki);
+  EXPECT_EQ(p.limits.request_body_scan_bytes, Ki * Ki);
+  EXPECT_EQ(p.limits.idle_timeout.tcp_ns, 300 * kSec);
+  EXPECT_EQ(p.limits.idle_timeout.tcp_closing_ns, 15 * kSec);
+  EXPECT_EQ(p.limits.idle_timeout.other_ns, 60 * kSec);
+  EXPECT_EQ(p.tenants.by, TenantBy::none);
+  ASSERT_EQ(p.classes.size(), 1u);
+  const ClassCfg& c = p.classes[0];
+  EXPECT_EQ(c.priority, 7);
+  EXPECT_EQ(c.rate_bps, 0u);
+  EXPECT_EQ(c.burst_bytes, 0u);
+  EXPECT_EQ(c.exceed, ExceedAction::drop);
+  EXPECT_FALSE(c.vlan || c.pcp || c.dscp || c.demote_to || c.requests_per_second || c.token_budget);
+  EXPECT_TRUE(p.rules.empty());
+  EXPECT_EQ(p.default_class, 0);
+}
+
+TEST(PolicyLoad, BurstDefaultsToTenMillisecondsWithAFloor) {
+  auto r = load("version: 1\nclasses:\n  - {name: default, rate: 1Gbit}\n  - {name: slow, rate: 1Mbit}\n"
+                "  - {name: given, rate: 1Mbit, burst: 4KiB}\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  EXPECT_EQ(r.policy->classes[0].burst_bytes, 1'250'000u);
+  EXPECT_EQ(r.policy->classes[1].burst_bytes, kMinBurstBytes) << "1250 bytes is below two frames";
+  EXPECT_EQ(r.policy->classes[2].burst_bytes, 4096u);
+}
+
+TEST(PolicyLoad, TenErrorsInOnePass) {
+  auto r = load_policy_file(kData + "ten_errors.yaml");
+  struct Want {
+    int line, col;
+    const char* field;
+    const char* message_part;
+  } want[] = {
+      {5, 25, "capture.headers[1]", "'authorization' carries credentials"},
+      {8, 30, "limits.reassembly_bytes_per_flow", "expected a size like 64KiB or 1MB"},
+      {9, 23, "limits.idle_timeout.tcp", "expected a duration like 300s"},
+      {12, 15, "classes[0].priority", "expected a priority 0..7, got 9"},
+      {13, 11, "classes[0].rate", "expected a rate like 20Mbit or 'unlimited', got '20 parsecs'"},
+      {18, 5, "classes[1].rat", "unknown key 'rat'; did you mean 'rate'?"},
+      {19, 11, "classes[2].name", "duplicate class name 'interactive' (first defined at line 11)"},
+      {24, 36, "rules[0].match.endpoint[1]", "did you mean 'chat_completions'?"},
+      {25, 17, "rules[0].match.headers.x-tenant", "'x-tenant' is not captured"},
+      {28, 12, "rules[1].class", "unknown class 'premium'"},
+  };
+  ASSERT_EQ(r.errors.size(), std::size(want)) << r.format_errors();
+  for (size_t i = 0; i < std::size(want); ++i) {
+    const auto& e = r.errors[i];
+    EXPECT_EQ(e.line, want[i].line) << e.format();
+    EXPECT_EQ(e.column, want[i].col) << e.format();
+    EXPECT_EQ(e.field_path, want[i].field) << e.format();
+    EXPECT_NE(e.message.find(want[i].message_part), std::string::npos) << e.format();
+    EXPECT_EQ(e.file, kData + "ten_errors.yaml");
+  }
+}
+
+TEST(PolicyLoad, ErrorFormat) {
+  PolicyError e{"aiqos.yaml", 12, 11, "classes[1].rate", "expected a rate like 20Mbit or 'unlimited', got '20 parsecs'"};
+  EXPECT_EQ(e.format(),
+            "aiqos.yaml:12:11: classes[1].rate: expected a rate like 20Mbit or 'unlimited', got '20 parsecs'");
+  PolicyError nopos{"missing.yaml", 0, 0, "", "cannot open: No such file or directory"};
+  EXPECT_EQ(nopos.format(), "missing.yaml: cannot open: No such file or directory");
+  auto r = load_policy_file(kData + "does-not-exist.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 0);
+  EXPECT_NE(r.errors[0].message.find("cannot open"), std::string::npos);
+}
+
+TEST(PolicyLoad, YamlSyntaxErrorPosition) {
+  // Indentation that makes a key a map value: yaml-cpp stops at the ':'.
+  expect_one_error("version: 1\nclasses:\n  - name: a\n     rate: 1Mbit\n", 4, 10, "", "YAML syntax error");
+  auto r = load_policy_file(kData + "syntax_error.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << r.format_errors();
+  EXPECT_EQ(r.errors[0].line, 5);  // the unclosed '[' of line 4 is noticed on line 5
+  EXPECT_EQ(r.errors[0].column, 9);
+  expect_one_error("version: 1\nclasses: [{name: default}\n", 3, 1, "", "YAML syntax error");
+}
+
+TEST(PolicyLoad, UnknownKeySuggestion) {
+  expect_one_error(std::string(kMinimal) + "    prority: 3\n", 4, 5, "classes[0].prority",
+                   "unknown key 'prority'; did you mean 'priority'?");
+  expect_one_error(std::string(kMinimal) + "limit: {}\n", 4, 1, "limit", "did you mean 'limits'?");
+  // Far from everything: no suggestion.
+  auto r = load(std::string(kMinimal) + "    zzzzzz: 1\n");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].message, "unknown key 'zzzzzz'");
+  expect_one_error(std::string(kMinimal) + "    exceed: drpo\n", 4, 13, "classes[0].exceed",
+                   "got 'drpo'; did you mean 'drop'?");
+}
+
+TEST(PolicyLoad, DuplicateKey) {
+  expect_one_error("version: 1\nclasses:\n  - name: default\n    priority: 1\n    priority: 2\n", 5, 5,
+                   "classes[0].priority", "duplicate key 'priority' (first at line 4)");
+}
+
+TEST(PolicyLoad, DemoteCycle) {
+  auto r = load_policy_file(kData + "cycle.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << r.format_errors();
+  EXPECT_EQ(r.errors[0].line, 6);
+  EXPECT_EQ(r.errors[0].column, 16);
+  EXPECT_EQ(r.errors[0].field_path, "classes[0].demote_to");
+  EXPECT_EQ(r.errors[0].message, "demote cycle: a -> b -> c -> a");
+}
+
+TEST(PolicyLoad, DemoteRules) {
+  const std::string head = "version: 1\nclasses:\n  - name: default\n    priority: 7\n";
+  // Demoting to a class of equal or higher priority is refused.
+  expect_one_error(head + "  - {name: a, priority: 7, exceed: demote, demote_to: default}\n", 5, 55,
+                   "classes[1].demote_to", "lower priority");
+  expect_one_error(head + "  - {name: a, priority: 3, exceed: demote, demote_to: a}\n", 5, 55,
+                   "classes[1].demote_to", "cannot demote to itself");
+  expect_one_error(head + "  - {name: a, priority: 3, exceed: demote}\n", 5, 36, "classes[1].exceed",
+                   "needs 'demote_to");
+  expect_one_error(head + "  - {name: a, priority: 3, demote_to: default}\n", 5, 39, "classes[1].demote_to",
+                   "only applies with");
+  // A token budget that demotes needs demote_to too, and then it is accepted.
+  auto r = load(head + "  - {name: a, priority: 3, token_budget: {tokens_per_minute: 1000, action: demote},"
+                       " demote_to: default}\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  EXPECT_EQ(r.policy->classes[1].demote_to, 0);
+  EXPECT_EQ(r.policy->classes[1].token_budget->action, BudgetAction::demote);
+  EXPECT_EQ(r.policy->classes[1].token_budget->tokens_per_minute, 1000u);
+}
+
+TEST(PolicyLoad, CredentialHeadersRejected) {
+  for (const char* h : {"authorization", "Cookie", "x-api-key", "PROXY-AUTHORIZATION", "api-key"}) {
+    auto r = load(std::string("version: 1\ncapture:\n  headers: [x-tenant, ") + h + "]\n" +
+                  "classes:\n  - name: default\n");
+    ASSERT_EQ(r.errors.size(), 1u) << h << "\n" << r.format_errors();
+    EXPECT_EQ(r.errors[0].line, 3);
+    EXPECT_EQ(r.errors[0].column, 23);
+    EXPECT_EQ(r.errors[0].field_path, "capture.headers[1]");
+    EXPECT_NE(r.errors[0].message.find("credentials"), std::string::npos);
+  }
+  // Nor as the tenant header, nor in a rule.
+  expect_one_error("version: 1\ntenants: {by: header, header: authorization}\nclasses: [{name: default}]\n",
+                   2, 31, "tenants.header", "credentials");
+  expect_one_error("version: 1\nclasses: [{name: default}]\nrules:\n  - match: {headers: {cookie: x}}\n"
+                   "    class: default\n",
+                   4, 23, "rules[0].match.headers.cookie", "credentials");
+}
+
+TEST(PolicyLoad, CaptureHeadersNormalised) {
+  auto r = load("version: 1\ncapture: {headers: [X-Priority]}\nclasses: [{name: default}]\n"
+                "rules:\n  - match: {headers: {x-PRIORITY: [high, 'urg*']}}\n    class: default\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  EXPECT_EQ(r.policy->capture.headers, std::vector<std::string>{"x-priority"});
+  ASSERT_EQ(r.policy->rules[0].match.headers.size(), 1u);
+  EXPECT_EQ(r.policy->rules[0].match.headers[0].name, "x-priority");
+  EXPECT_EQ(r.policy->rules[0].match.headers[0].values, (std::vector<std::string>{"high", "urg*"}));
+  expect_one_error("version: 1\ncapture: {headers: [':authority']}\nclasses: [{name: default}]\n", 2, 21,
+                   "capture.headers[0]", "pseudo-header");
+  expect_one_error("version: 1\ncapture: {headers: [a, A]}\nclasses: [{name: default}]\n", 2, 24,
+                   "capture.headers[1]", "listed twice");
+}
+
+TEST(PolicyLoad, TenantHeaderIsCapturedAutomatically) {
+  auto r = load("version: 1\ntenants: {by: header}\nclasses: [{name: default}]\n"
+                "rules:\n  - match: {headers: {x-tenant: acme}, tenant: acme}\n    class: default\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  EXPECT_EQ(r.policy->tenants.header, "x-tenant");
+  EXPECT_EQ(r.policy->capture.headers, std::vector<std::string>{"x-tenant"});
+}
+
+TEST(PolicyLoad, TenantReferences) {
+  const std::string subnets =
+      "version: 1\ntenants:\n  by: src_subnet\n  subnets:\n    - {prefix: 10.0.0.0/8, name: a}\n"
+      "classes: [{name: default}]\nrules:\n";
+  ASSERT_TRUE(load(subnets + "  - {match: {tenant: a}, class: default}\n").ok());
+  ASSERT_TRUE(load(subnets + "  - {match: {tenant: 'a*'}, class: default}\n").ok());
+  expect_one_error(subnets + "  - {match: {tenant: b}, class: default}\n", 8, 22, "rules[0].match.tenant",
+                   "unknown tenant 'b'");
+  expect_one_error("version: 1\nclasses: [{name: default}]\nrules:\n  - {match: {tenant: a}, class: default}\n", 4,
+                   22, "rules[0].match.tenant", "needs a 'tenants' section");
+  expect_one_error("version: 1\ntenants: {by: vlan}\nclasses: [{name: default}]\nrules:\n"
+                   "  - {match: {tenant: '4095'}, class: default}\n",
+                   5, 22, "rules[0].match.tenant", "VLAN ID");
+  expect_one_error("version: 1\ntenants: {by: src_subnet}\nclasses: [{name: default}]\n", 2, 15, "tenants.by",
+                   "needs a 'subnets' list");
+  expect_one_error("version: 1\ntenants: {by: vlan, header: x}\nclasses: [{name: default}]\n", 2, 29,
+                   "tenants.header", "only used with 'by: header'");
+}
+
+TEST(PolicyLoad, Prefixes) {
+  const std::string head = "version: 1\nclasses: [{name: default}]\nrules:\n";
+  auto r = load(head + "  - {match: {src: [198.18.0.0/24, '2001:db8::/32'], dst: 10.0.0.1}, class: default}\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  const Match& m = r.policy->rules[0].match;
+  ASSERT_EQ(m.src.size(), 2u);
+  EXPECT_EQ(m.src[1].family, 6);
+  EXPECT_EQ(m.dst[0].len, 32);
+  expect_one_error(head + "  - {match: {src: 198.18.0.5/24}, class: default}\n", 4, 19, "rules[0].match.src",
+                   "did you mean '198.18.0.0/24'?");
+  expect_one_error(head + "  - {match: {dst: [10.0.0.0/8, 10.0.0.0/40]}, class: default}\n", 4, 32,
+                   "rules[0].match.dst[1]", "prefix length out of range for IPv4");
+}
+
+TEST(PolicyLoad, MatchConditions) {
+  const std::string head = "version: 1\ncapture: {headers: [x-priority]}\nclasses: [{name: default}]\nrules:\n";
+  auto r = load(head +
+                "  - name: all\n"
+                "    match:\n"
+                "      endpoint: embeddings\n"
+                "      model: [text-embedding-*, 'bge-?']\n"
+                "      authority: API.Example.com\n"
+                "      path: /v1/*\n"
+                "      method: [POST, PUT]\n"
+                "      vlan: [0, 100]\n"
+                "      sni: '*.Example.com'\n"
+                "      proto: [h2, grpc]\n"
+                "    class: default\n"
+                "  - class: default\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  const Match& m = r.policy->rules[0].match;
+  EXPECT_EQ(m.endpoints, std::vector<Endpoint>{Endpoint::embeddings});
+  EXPECT_EQ(m.models.size(), 2u);
+  EXPECT_EQ(m.authorities, std::vector<std::string>{"api.example.com"});
+  EXPECT_EQ(m.paths, std::vector<std::string>{"/v1/*"});
+  EXPECT_EQ(m.methods, (std::vector<std::string>{"POST", "PUT"}));
+  EXPECT_EQ(m.vlans, (std::vector<uint16_t>{0, 100}));
+  EXPECT_EQ(m.sni, std::vector<std::string>{"*.example.com"});
+  EXPECT_EQ(m.proto_mask, (1u << static_cast<int>(MatchProto::h2)) | (1u << static_cast<int>(MatchProto::grpc)));
+  EXPECT_FALSE(m.empty());
+  EXPECT_TRUE(r.policy->rules[1].match.empty()) << "a rule without match is a catch-all";
+
+  expect_one_error(head + "  - {match: {method: post}, class: default}\n", 5, 22, "rules[0].match.method",
+                   "did you mean 'POST'?");
+  expect_one_error(head + "  - {match: {endpoint: []}, class: default}\n", 5, 24, "rules[0].match.endpoint",
+                   "empty list");
+  expect_one_error(head + "  - {match: {path: v1/chat}, class: default}\n", 5, 20, "rules[0].match.path",
+                   "starts with '/'");
+  expect_one_error(head + "  - {match: {vlan: 4095}, class: default}\n", 5, 20, "rules[0].match.vlan",
+                   "expected a VLAN ID, 0 for untagged 0..4094, got 4095");
+  expect_one_error(head + "  - {match: {proto: [h3]}, class: default}\n", 5, 22, "rules[0].match.proto[0]",
+                   "expected h1, h2, grpc or tls");
+  expect_one_error(head + "  - {match: {model_regex: '(llama'}, class: default}\n", 5, 27,
+                   "rules[0].match.model_regex", "unbalanced '('");
+  expect_one_error(head + "  - {match: {model_regex: '(a)\\1'}, class: default}\n", 5, 27,
+                   "rules[0].match.model_regex", "backreferences");
+  expect_one_error(head + "  - {match: {model_regex: '(?=x)y'}, class: default}\n", 5, 27,
+                   "rules[0].match.model_regex", "lookaround");
+  expect_one_error(head + "  - {match: {model_regex: '*x'}, class: default}\n", 5, 27,
+                   "rules[0].match.model_regex", "nothing to repeat");
+  expect_one_error(head + "  - {name: a, class: default}\n  - {name: a, class: default}\n", 6, 12,
+                   "rules[1].name", "duplicate rule name 'a'");
+  expect_one_error(head + "  - {match: {}}\n", 5, 5, "rules[0]", "missing required key 'class'");
+  expect_one_error(head + "  - {class: defualt}\n", 5, 13, "rules[0].class", "did you mean 'default'?");
+}
+
+TEST(PolicyLoad, ClassFields) {
+  auto r = load("version: 1\nclasses:\n  - name: default\n  - name: voice\n    priority: 1\n    vlan: 100\n"
+                "    pcp: 5\n    dscp: 46\n    requests_per_second: 2.5\n    rate: 20Mbps\n    exceed: remark\n"
+                "    exceed_pcp: 1\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  const ClassCfg& c = r.policy->classes[1];
+  EXPECT_EQ(c.vlan, 100);
+  EXPECT_EQ(c.pcp, 5);
+  EXPECT_EQ(c.dscp, 46);
+  EXPECT_EQ(c.requests_per_second, 2.5);
+  EXPECT_EQ(c.rate_bps, 20'000'000u);
+  EXPECT_EQ(c.exceed, ExceedAction::remark);
+  EXPECT_EQ(c.exceed_pcp, 1);
+  EXPECT_FALSE(c.exceed_dscp);
+
+  const std::string head = "version: 1\nclasses:\n  - name: default\n";
+  expect_one_error(head + "    pcp: 3\n", 4, 10, "classes[0].pcp", "pcp needs vlan");
+  expect_one_error(head + "    vlan: 4095\n", 4, 11, "classes[0].vlan", "expected a VLAN ID 1..4094, got 4095");
+  expect_one_error(head + "    dscp: 64\n", 4, 11, "classes[0].dscp", "0..63");
+  expect_one_error(head + "    rate: 0\n", 4, 11, "classes[0].rate", "write 'unlimited'");
+  expect_one_error(head + "    burst: 1MB\n", 4, 12, "classes[0].burst", "burst needs a rate");
+  expect_one_error(head + "    rate: 1Mbit\n    burst: 1000\n", 5, 12, "classes[0].burst", "at least 1514");
+  expect_one_error(head + "    exceed: remark\n", 4, 13, "classes[0].exceed", "needs exceed_dscp or exceed_pcp");
+  expect_one_error(head + "    exceed_dscp: 8\n", 4, 18, "classes[0].exceed_dscp", "only applies with 'exceed: remark'");
+  expect_one_error(head + "    requests_per_second: 0\n", 4, 26, "classes[0].requests_per_second", "above 0");
+  expect_one_error(head + "    token_budget: {per: tenant, tokens_per_minute: 10}\n", 4, 25,
+                   "classes[0].token_budget.per", "needs a 'tenants' section");
+  expect_one_error(head + "    token_budget: {per: class}\n", 4, 19, "classes[0].token_budget",
+                   "missing required key 'tokens_per_minute'");
+  expect_one_error(head + "  - name: Voice\n", 4, 11, "classes[1].name", "a-z, 0-9");
+  expect_one_error(head + "  - priority: 1\n", 4, 5, "classes[1]", "missing required key 'name'");
+}
+
+TEST(PolicyLoad, TopLevel) {
+  expect_one_error("classes: [{name: default}]\n", 1, 1, "", "missing required key 'version'");
+  expect_one_error("version: 2\nclasses: [{name: default}]\n", 1, 10, "version", "the only version");
+  expect_one_error("version: 1\n", 1, 1, "", "missing required key 'classes'");
+  expect_one_error("version: 1\nclasses: []\n", 2, 10, "classes", "non-empty list");
+  expect_one_error("version: 1\nclasses: [{name: a}]\n", 1, 1, "", "no class named 'default'");
+  expect_one_error("version: 1\nclasses: [{name: a}]\ndefault_class: b\n", 3, 16, "default_class",
+                   "unknown class 'b'");
+  expect_one_error("", 1, 1, "", "the policy is empty");
+  expect_one_error("- 1\n", 1, 1, "", "expected a mapping");
+  expect_one_error("version: 1\nclasses: [{name: default}]\n---\nversion: 1\n", 4, 1, "", "one YAML document");
+  auto r = load("version: 1\nclasses: [{name: a}, {name: b}]\ndefault_class: b\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  EXPECT_EQ(r.policy->default_class, 1);
+}
+
+TEST(PolicyLoad, Limits) {
+  auto r = load("version: 1\nlimits:\n  flows: 1024\n  reassembly_bytes_per_flow: 16KiB\n"
+                "  reassembly_bytes_total: 1MiB\n  idle_timeout: {tcp: 2m}\nclasses: [{name: default}]\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  EXPECT_EQ(r.policy->limits.flows, 1024u);
+  EXPECT_EQ(r.policy->limits.reassembly_bytes_per_flow, 16 * Ki);
+  EXPECT_EQ(r.policy->limits.idle_timeout.tcp_ns, 120 * kSec);
+  EXPECT_EQ(r.policy->limits.idle_timeout.other_ns, 60 * kSec) << "unset keys keep their default";
+  expect_one_error("version: 1\nlimits:\n  reassembly_bytes_per_flow: 2MiB\n  reassembly_bytes_total: 1MiB\n"
+                   "classes: [{name: default}]\n",
+                   3, 30, "limits.reassembly_bytes_per_flow", "exceeds reassembly_bytes_total");
+  expect_one_error("version: 1\nlimits: {flows: 0}\nclasses: [{name: default}]\n", 2, 17, "limits.flows",
+                   "expected a flow count 1..67108864, got 0");
+  expect_one_error("version: 1\nlimits: {idle_timeout: {tcp: 0s}}\nclasses: [{name: default}]\n", 2, 30,
+                   "limits.idle_timeout.tcp", "above zero");
+  expect_one_error("version: 1\nlimits: [1]\nclasses: [{name: default}]\n", 2, 9, "limits", "expected a mapping");
+}
+
+TEST(PolicyLoad, ManyErrorsAreSortedByPosition) {
+  auto r = load("version: 1\nclasses:\n  - {name: default, rate: x}\n  - {name: b, rate: y}\nrules:\n"
+                "  - {class: nope}\n");
+  ASSERT_EQ(r.errors.size(), 3u) << r.format_errors();
+  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_EQ(r.errors[1].line, 4);
+  EXPECT_EQ(r.errors[2].line, 6);
+}
+
+}  // namespace
+}  // namespace aiqos
