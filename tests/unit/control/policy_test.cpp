@@ -295,6 +295,13 @@ TEST(PolicyLoad, ExampleConfigLoads) {
   EXPECT_EQ(p.rules[2].match.model_regex, "^llama-3\\.[0-9]");
 }
 
+TEST(PolicyLoad, ExamplesLoad) {
+  for (const char* f : {"/config/examples/vlan_tenants.yaml", "/tests/unit/control/data/minimal.yaml"}) {
+    auto r = load_policy_file(kRoot + f);
+    EXPECT_TRUE(r.ok()) << f << "\n" << r.format_errors();
+  }
+}
+
 TEST(PolicyLoad, DefaultsFilled) {
   auto r = load(kMinimal);
   ASSERT_TRUE(r.ok()) << r.format_errors();
