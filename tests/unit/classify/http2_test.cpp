@@ -638,22 +638,45 @@ TEST(Http2, GarbageAndBitFlips) {
   }
 }
 
-#if __has_include("data/nghttp_h2c_prior.inc")
-// Real client bytes: nghttp (nghttp2-client 1.52) against nghttpd --no-tls on
-// loopback, captured with tcpdump; the .inc holds the two TCP payload streams
-// in capture order as segments (see data/README.md).
-#include "data/nghttp_h2c_prior.inc"
+// Real client and server bytes: nghttp against nghttpd --no-tls on loopback,
+// captured with tcpdump (data/nghttp_capture.inc says how).
+#include "data/nghttp_capture.inc"
+
+template <size_t N>
+Script capture_script(const CaptureSegment (&segs)[N]) {
+  Script s;
+  for (const auto& seg : segs) s.push_back({seg.c2s ? Dir::c2s : Dir::s2c, Bytes(seg.data, seg.data + seg.len)});
+  return s;
+}
 
 TEST(Http2, CaptureFromNghttp) {
-  Script s;
-  for (const auto& seg : kNghttpSegments)
-    s.push_back({seg.c2s ? Dir::c2s : Dir::s2c, Bytes(seg.data, seg.data + seg.len)});
-  Outcome got = run(s, test_config());
+  Script get = capture_script(kNghttpGetSegments);
+  Outcome got = run(get, test_config());
   EXPECT_EQ(got.error, L7Error::none);
-  EXPECT_EQ(got.ev, std::vector<std::string>(std::begin(kNghttpEvents), std::end(kNghttpEvents)));
-  expect_split_invariant(s, test_config());
+  std::vector<std::string> want = {
+      "req s=13 GET /models auth=127.0.0.1:18080 ct= x0=acme x1=openai-python/1.0 es",
+      "reqend s=13",
+      "req s=15 GET /embed auth=127.0.0.1:18080 ct= x0=acme x1=openai-python/1.0 es",
+      "reqend s=15",
+      "resp s=13 200",
+      "resp s=15 200",
+      "respbody s=13 {\"data\":[{\"id\":\"llama\"}]}\n",
+      "respend s=13",
+      "respbody s=15 " + std::string(300, 'e'),
+      "respend s=15",
+      "goaway c2s last=0 code=0",
+  };
+  EXPECT_EQ(got.ev, want);
+  expect_split_invariant(get, test_config());
+
+  Script post = capture_script(kNghttpPostSegments);
+  got = run(post, test_config());
+  EXPECT_EQ(got.error, L7Error::none);
+  ASSERT_GE(got.ev.size(), 3u);
+  EXPECT_EQ(got.ev[0], "req s=13 POST /models auth=127.0.0.1:18080 ct=application/json x0=acme x1=nghttp2/1.52.0");
+  EXPECT_EQ(got.ev[1], "reqbody s=13 {\"model\":\"llama\",\"input\":\"hi\"}\n");
+  expect_split_invariant(post, test_config());
 }
-#endif
 
 }  // namespace
 }  // namespace aiqos
