@@ -115,8 +115,7 @@ Endpoint openai_suffix(std::string_view path) noexcept {
 // `/v2/models/{name}[/versions/{v}]/{infer,generate,generate_stream}`.
 Endpoint kserve_v2(const Segments& g, EndpointMatch& m) noexcept {
   if (g.n != 4 && g.n != 6) return Endpoint::other;
-  if (!seg_is(g.s[0], "v2") || !seg_is(g.s[1], "models") || g.s[2].empty())
-    return Endpoint::other;
+  if (!seg_is(g.s[0], "v2") || !seg_is(g.s[1], "models") || g.s[2].empty()) return Endpoint::other;
   if (g.n == 6 && (!seg_is(g.s[3], "versions") || g.s[4].empty())) return Endpoint::other;
   std::string_view verb = g.s[g.n - 1];
   Endpoint e = Endpoint::other;

@@ -152,8 +152,7 @@ GrpcModelDecoder::Result GrpcModelDecoder::feed(std::span<const uint8_t> in) noe
       case St::model:
       case St::compressed: {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(skip_, end - p));
-        if (st_ == St::model)
-          msg_.model.append({reinterpret_cast<const char*>(p), n});
+        if (st_ == St::model) msg_.model.append({reinterpret_cast<const char*>(p), n});
         p += n;
         skip_ -= n;
         msg_left_ -= static_cast<uint32_t>(n);
@@ -168,8 +167,8 @@ GrpcModelDecoder::Result GrpcModelDecoder::feed(std::span<const uint8_t> in) noe
       r.consumed = static_cast<size_t>(p - in.data());
       return r;
     }
-    const bool complete = (st_ == St::tag && vn_ == 0 && msg_left_ == 0) ||
-                          (st_ == St::compressed && skip_ == 0);
+    const bool complete =
+        (st_ == St::tag && vn_ == 0 && msg_left_ == 0) || (st_ == St::compressed && skip_ == 0);
     if (complete) {
       if (group_depth_ != 0) {
         fail(GrpcError::bad_group);

@@ -40,13 +40,13 @@ struct GrpcPath {
 // and without further '/' (a query string is not part of a gRPC path).
 std::optional<GrpcPath> parse_grpc_path(std::string_view path) noexcept;
 
-#define AIQOS_GRPC_ERRORS(X)                                              \
-  X(none, "no error")                                                     \
-  X(bad_flag, "compressed flag neither 0 nor 1")                          \
+#define AIQOS_GRPC_ERRORS(X)                                               \
+  X(none, "no error")                                                      \
+  X(bad_flag, "compressed flag neither 0 nor 1")                           \
   X(bad_varint, "varint longer than 10 bytes, or tag longer than 32 bits") \
-  X(bad_tag, "field number 0 or wire type 6/7")                           \
-  X(bad_length, "field runs past the end of its message")                 \
-  X(bad_group, "unbalanced or too deeply nested group")                   \
+  X(bad_tag, "field number 0 or wire type 6/7")                            \
+  X(bad_length, "field runs past the end of its message")                  \
+  X(bad_group, "unbalanced or too deeply nested group")                    \
   X(truncated, "stream ended inside a message")
 
 enum class GrpcError : uint8_t {
@@ -59,8 +59,8 @@ const char* grpc_error_name(GrpcError e) noexcept;
 
 // One request message, complete.
 struct GrpcMessage {
-  ModelName model;  // valid when has_model; truncated flag past kMaxModelName
-  uint32_t length = 0;  // bytes after the 5-byte prefix
+  ModelName model;               // valid when has_model; truncated flag past kMaxModelName
+  uint32_t length = 0;           // bytes after the 5-byte prefix
   bool compressed = false;       // flag 1: not decoded, model unknown
   bool has_model = false;        // field 1 (wire type 2) seen and complete
   bool duplicate_model = false;  // field 1 seen more than once (last wins)
@@ -114,16 +114,16 @@ class GrpcModelDecoder {
 
   GrpcMessage msg_;
   uint64_t n_messages_ = 0;
-  uint64_t v_ = 0;          // varint being read
-  uint64_t skip_ = 0;       // bytes left to skip or to capture
-  uint32_t msg_left_ = 0;   // bytes left in the current message
+  uint64_t v_ = 0;         // varint being read
+  uint64_t skip_ = 0;      // bytes left to skip or to capture
+  uint32_t msg_left_ = 0;  // bytes left in the current message
   uint32_t group_depth_ = 0;
   uint8_t hdr_[5] = {};
   uint8_t hdr_n_ = 0;
-  uint8_t vn_ = 0;          // bytes of v_ read
+  uint8_t vn_ = 0;  // bytes of v_ read
   bool len_is_model_ = false;
   bool model_started_ = false;  // field 1 seen in this message
-  bool done_ = false;       // msg_ complete; the next byte starts a new one
+  bool done_ = false;           // msg_ complete; the next byte starts a new one
   St st_ = St::header;
   GrpcError err_ = GrpcError::none;
 };

@@ -97,8 +97,8 @@ int stop_at_first(unsigned id, unsigned long long, unsigned long long, unsigned,
 uint64_t HsDatabase::match(std::string_view s, HsScratch& scratch) const noexcept {
   uint64_t mask = 0;
   if (mode_ != Mode::block || !scratch.valid()) return 0;
-  if (hs_scan(db_, s.empty() ? "" : s.data(), static_cast<unsigned>(s.size()), 0, scratch.get(), hs_collect_mask,
-              &mask) != HS_SUCCESS)
+  if (hs_scan(db_, s.empty() ? "" : s.data(), static_cast<unsigned>(s.size()), 0, scratch.get(),
+              hs_collect_mask, &mask) != HS_SUCCESS)
     return 0;
   return mask;
 }
@@ -106,8 +106,8 @@ uint64_t HsDatabase::match(std::string_view s, HsScratch& scratch) const noexcep
 int HsDatabase::first_match(std::string_view s, HsScratch& scratch) const noexcept {
   int id = -1;
   if (mode_ != Mode::block || !scratch.valid()) return -1;
-  hs_error_t rc = hs_scan(db_, s.empty() ? "" : s.data(), static_cast<unsigned>(s.size()), 0, scratch.get(),
-                          stop_at_first, &id);
+  hs_error_t rc = hs_scan(db_, s.empty() ? "" : s.data(), static_cast<unsigned>(s.size()), 0,
+                          scratch.get(), stop_at_first, &id);
   return rc == HS_SUCCESS || rc == HS_SCAN_TERMINATED ? id : -1;
 }
 

@@ -24,9 +24,9 @@
 namespace aiqos {
 
 struct HsPattern {
-  uint32_t id = 0;          // reported on match; must be < 64 (a bit in a mask)
-  std::string expression;   // PCRE-like syntax, no delimiters
-  unsigned flags = 0;       // HS_FLAG_* (HS_FLAG_SINGLEMATCH is always added)
+  uint32_t id = 0;         // reported on match; must be < 64 (a bit in a mask)
+  std::string expression;  // PCRE-like syntax, no delimiters
+  unsigned flags = 0;      // HS_FLAG_* (HS_FLAG_SINGLEMATCH is always added)
 };
 
 // Why a compile failed, for the control plane to show the user.

@@ -130,7 +130,7 @@ class JsonTopLevel {
   uint16_t hi_ = 0;  // pending high surrogate (model capture)
   St st_ = St::start;
   JsonStatus status_ = JsonStatus::in_progress;
-  uint8_t esc_ = 0;  // 0: none, 1: after '\', 2..5: hex digits read + 2
+  uint8_t esc_ = 0;                    // 0: none, 1: after '\', 2..5: hex digits read + 2
   JsonField field_ = JsonField::none;  // key of the value being read
   uint8_t seen_ = 0;                   // JsonFields::bit per wanted key seen
   BoundedString<24> key_;              // longest wanted key: 21 bytes

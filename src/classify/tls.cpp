@@ -175,12 +175,12 @@ TlsStatus TlsClientHelloParser::parse_hello() noexcept {
       ++h.n_grease;
       continue;
     }
-    const uint32_t bit = type == kExtServerName        ? 1
-                         : type == kExtAlpn            ? 2
+    const uint32_t bit = type == kExtServerName          ? 1
+                         : type == kExtAlpn              ? 2
                          : type == kExtSupportedVersions ? 4
-                         : type == kExtSupportedGroups ? 8
-                         : type == kExtEch             ? 16
-                                                       : 0;
+                         : type == kExtSupportedGroups   ? 8
+                         : type == kExtEch               ? 16
+                                                         : 0;
     if (seen & bit) return TlsStatus::error;
     seen |= bit;
     switch (type) {

@@ -24,12 +24,12 @@
 
 namespace aiqos {
 
-#define AIQOS_TLS_STATUS(X)                                                     \
-  X(need_more, "ClientHello incomplete; feed more bytes")                       \
-  X(done, "ClientHello parsed")                                                 \
-  X(not_tls, "first bytes are not a TLS handshake record")                      \
-  X(sslv2, "SSLv2-compatible ClientHello (no extensions)")                      \
-  X(too_large, "ClientHello larger than the parser's buffer")                   \
+#define AIQOS_TLS_STATUS(X)                                   \
+  X(need_more, "ClientHello incomplete; feed more bytes")     \
+  X(done, "ClientHello parsed")                               \
+  X(not_tls, "first bytes are not a TLS handshake record")    \
+  X(sslv2, "SSLv2-compatible ClientHello (no extensions)")    \
+  X(too_large, "ClientHello larger than the parser's buffer") \
   X(error, "malformed record or ClientHello")
 
 enum class TlsStatus : uint8_t {
@@ -51,10 +51,10 @@ struct TlsClientHello {
   bool alpn_truncated = false;  // more than kMaxAlpn protocols offered
   bool has_sni = false;
   bool has_alpn = false;
-  bool offers_tls13 = false;    // supported_versions lists 0x0304
-  bool has_ech = false;         // encrypted_client_hello: sni is the outer, public name
+  bool offers_tls13 = false;  // supported_versions lists 0x0304
+  bool has_ech = false;       // encrypted_client_hello: sni is the outer, public name
   uint16_t n_extensions = 0;
-  uint16_t n_grease = 0;        // GREASE values in ciphers, extensions, groups, versions, ALPN
+  uint16_t n_grease = 0;  // GREASE values in ciphers, extensions, groups, versions, ALPN
 
   std::span<const std::string_view> alpn_list() const noexcept { return {alpn.data(), n_alpn}; }
   bool offers_alpn(std::string_view proto) const noexcept {

@@ -153,8 +153,10 @@ TEST(GrpcModel, FirstMiddleLast) {
 TEST(GrpcModel, UnknownFieldsOfEveryWireType) {
   Bytes unknown = f_varint(9, 0) + f_varint(10, UINT64_MAX) /* 10-byte varint */ +
                   f_i64(11, 0x0102030405060708) + f_i32(12, 0xffffffff) +
-                  f_len(13, "\x0a\x03" "bad") /* bytes that look like field 1 */ +
-                  f_group(14, f_len(1, "in-group") + f_varint(2, 7) + f_group(3, f_i32(1, 1))) +
+                  f_len(13,
+                        "\x0a\x03"
+                        "bad") /* bytes that look like field 1 */
+                  + f_group(14, f_len(1, "in-group") + f_varint(2, 7) + f_group(3, f_i32(1, 1))) +
                   f_len(536870911, "max field number") + f_len(15, "");
   Bytes m = unknown + f_len(1, "llama") + unknown;
   Decoded r = run_all_splits(frame(m));

@@ -136,7 +136,8 @@ std::string big_messages(size_t target) {
     if (i) msgs += ',';
     msgs += R"({"role":"user","content":"say \"model\": \"evil\" {[ ]} \\ \\\" \u0022model\u0022 )";
     msgs += std::string(200 + (i * 37) % 500, 'x');
-    msgs += R"(","model":"nested-)" + std::to_string(i) + R"(","meta":{"model":["a",{"model":1}]}})";
+    msgs +=
+        R"(","model":"nested-)" + std::to_string(i) + R"(","meta":{"model":["a",{"model":1}]}})";
     ++i;
   }
   return msgs + "]";
@@ -157,7 +158,8 @@ TEST(JsonModel, ModelAfterAndBefore100KBMessages) {
     // every offset near the model key.
     for (size_t i = 0; i <= body.size(); i += 997) EXPECT_EQ(run_chunks(body, {i}), whole);
     size_t k = body.rfind("\"model\"");
-    for (size_t i = k - 40; i < std::min(k + 40, body.size()); ++i) EXPECT_EQ(run_chunks(body, {i}), whole);
+    for (size_t i = k - 40; i < std::min(k + 40, body.size()); ++i)
+      EXPECT_EQ(run_chunks(body, {i}), whole);
     // MTU-ish and odd chunk sizes.
     for (size_t step : {1u, 7u, 1448u, 4096u}) {
       JsonTopLevel j;
@@ -194,10 +196,12 @@ TEST(JsonModel, Escapes) {
   EXPECT_EQ(model_of(R"({"model":"gpt\u002d4\/o \"q\" \\ \t"})"), "gpt-4/o \"q\" \\ \t");
   EXPECT_EQ(model_of(R"({"model":"\u00e9\u4e2d"})"), "\xc3\xa9\xe4\xb8\xad");
   EXPECT_EQ(model_of(R"({"model":"\ud83d\ude00!"})"), "\xf0\x9f\x98\x80!");
-  EXPECT_EQ(model_of(R"({"model":"\ud83dx"})"), "\xef\xbf\xbdx");      // lone high
-  EXPECT_EQ(model_of(R"({"model":"\ude00"})"), "\xef\xbf\xbd");        // lone low
-  EXPECT_EQ(model_of(R"({"model":"\ud83d"})"), "\xef\xbf\xbd");        // high at end
-  EXPECT_EQ(model_of(R"({"model":"\ud83d\u0041"})"), "\xef\xbf\xbd" "A");
+  EXPECT_EQ(model_of(R"({"model":"\ud83dx"})"), "\xef\xbf\xbdx");  // lone high
+  EXPECT_EQ(model_of(R"({"model":"\ude00"})"), "\xef\xbf\xbd");    // lone low
+  EXPECT_EQ(model_of(R"({"model":"\ud83d"})"), "\xef\xbf\xbd");    // high at end
+  EXPECT_EQ(model_of(R"({"model":"\ud83d\u0041"})"),
+            "\xef\xbf\xbd"
+            "A");
   EXPECT_EQ(model_of("{\"model\":\"caf\xc3\xa9\"}"), "caf\xc3\xa9");  // raw UTF-8 kept
 }
 
@@ -283,16 +287,16 @@ TEST(JsonModel, Numbers) {
       JsonTopLevel j;
       j.feed(bytes(body));
       EXPECT_EQ(j.status(), JsonStatus::done);
-      auto f = key == std::string_view("n")              ? JsonField::n
-               : key == std::string_view("max_tokens")   ? JsonField::max_tokens
+      auto f = key == std::string_view("n")                   ? JsonField::n
+               : key == std::string_view("max_tokens")        ? JsonField::max_tokens
                : key == std::string_view("max_output_tokens") ? JsonField::max_output_tokens
-                                                               : JsonField::max_completion_tokens;
+                                                              : JsonField::max_completion_tokens;
       EXPECT_EQ(j.fields().has(f), c.present);
       if (c.present) {
-        int64_t got = f == JsonField::n              ? j.fields().n
-                      : f == JsonField::max_tokens   ? j.fields().max_tokens
+        int64_t got = f == JsonField::n                   ? j.fields().n
+                      : f == JsonField::max_tokens        ? j.fields().max_tokens
                       : f == JsonField::max_output_tokens ? j.fields().max_output_tokens
-                                                           : j.fields().max_completion_tokens;
+                                                          : j.fields().max_completion_tokens;
         EXPECT_EQ(got, c.want);
       }
     }
@@ -328,20 +332,11 @@ TEST(JsonModel, Errors) {
     const char* body;
     uint64_t offset;
   } cases[] = {
-      {R"({"model" "x"})", 9},
-      {R"({"model":"x",})", 13},
-      {R"({"model":"x"} x)", 14},
-      {R"({"model":"x"}})", 13},
-      {R"({"model":"\x"})", 11},
-      {R"({"model":"\u12G4"})", 14},
-      {R"({"m\q":1})", 4},
-      {R"({"a":tru})", 8},
-      {R"({"a":1]})", 6},
-      {R"({"a":})", 5},
-      {R"({"a":,})", 5},
-      {R"({,})", 1},
-      {R"({"a"})", 4},
-      {R"({"a":1 "b":2})", 7},
+      {R"({"model" "x"})", 9},   {R"({"model":"x",})", 13}, {R"({"model":"x"} x)", 14},
+      {R"({"model":"x"}})", 13}, {R"({"model":"\x"})", 11}, {R"({"model":"\u12G4"})", 14},
+      {R"({"m\q":1})", 4},       {R"({"a":tru})", 8},       {R"({"a":1]})", 6},
+      {R"({"a":})", 5},          {R"({"a":,})", 5},         {R"({,})", 1},
+      {R"({"a"})", 4},           {R"({"a":1 "b":2})", 7},
   };
   // Nested brackets are only counted, not matched: documented leniency (the
   // server rejects such a body, so whatever we report is never used).
@@ -449,7 +444,8 @@ TEST(JsonModel, MutationsNeverCrashAndAgreeWithReference) {
 }
 
 TEST(JsonModel, DeepNestingBounded) {
-  std::string b = R"({"a":)" + std::string(100000, '[') + std::string(100000, ']') + R"(,"model":"m"})";
+  std::string b =
+      R"({"a":)" + std::string(100000, '[') + std::string(100000, ']') + R"(,"model":"m"})";
   EXPECT_EQ(run(b).model, "m");
   std::string deep = R"({"a":)" + std::string((1u << 20) + 5, '[');
   Outcome o = run(deep);

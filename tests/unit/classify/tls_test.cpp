@@ -271,8 +271,8 @@ TEST(TlsClientHello, Malformed) {
       {"empty ALPN proto", client_hello(ext(16, u16(3) + u8(0) + u8(1) + "x"))},
       {"empty ALPN list", client_hello(ext(16, u16(0)))},
       {"ALPN proto past list", client_hello(ext(16, u16(3) + u8(5) + "h2"))},
-      {"ext past block", records(handshake(hello_body("").substr(0, 75) + u16(8) + u16(0) +
-                                           u16(10) + "abcd"))},
+      {"ext past block",
+       records(handshake(hello_body("").substr(0, 75) + u16(8) + u16(0) + u16(10) + "abcd"))},
       {"odd versions", client_hello(ext(43, u8(3) + u16(0x0304) + u8(3)))},
       {"odd groups", client_hello(ext(10, u16(3) + "abc"))},
       {"session id 33", records(handshake(hello_body(good_exts, u16(0x1301), Bytes(33, 's'))))},
@@ -296,8 +296,7 @@ TEST(TlsClientHello, TooLargeForBuffer) {
   EXPECT_EQ(run_chunks(kCurl, {}, 512).status, TlsStatus::done);  // exactly fits
   // Declared length of 16 MB: refused from the 4-byte header alone.
   TlsClientHelloParser p;
-  EXPECT_EQ(p.feed(bytes(Bytes("\x16\x03\x01\x00\x04\x01\xff\xff\xff", 9))),
-            TlsStatus::too_large);
+  EXPECT_EQ(p.feed(bytes(Bytes("\x16\x03\x01\x00\x04\x01\xff\xff\xff", 9))), TlsStatus::too_large);
 }
 
 TEST(TlsClientHello, MutationsNeverCrash) {
