@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "control/options.h"
+#include "control/request_log.h"
 #include "dataplane/dataplane.h"
 
 namespace {
@@ -99,9 +100,18 @@ int run(int argc, char** argv) {
   int rc = 0;
   {
     aiqos::Dataplane dp;
+    aiqos::RequestLog reqlog;
+    if (!opts.request_log.empty()) {
+      if (!reqlog.open(opts.request_log)) {
+        spdlog::error("cannot open request log {}: {}", opts.request_log, std::strerror(errno));
+        rc = 1;
+      }
+    }
+    const std::string default_class = "default";
+    dp.set_request_consumer([&](const aiqos::RequestRecord& r) { reqlog.write(r, default_class); });
     try {
-      dp.init(opts);
-      dp.start();
+      if (rc == 0) dp.init(opts);
+      if (rc == 0) dp.start();
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       rc = 1;
@@ -113,6 +123,7 @@ int run(int argc, char** argv) {
       uint64_t last_rx = 0;
       while (g_signal == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (dp.drain_requests() > 0) reqlog.flush();
         auto now = clock::now();
         if (opts.stats_interval_s > 0 &&
             std::chrono::duration<double>(now - last_print).count() >= opts.stats_interval_s) {
@@ -132,6 +143,7 @@ int run(int argc, char** argv) {
       }
       if (g_signal != 0) spdlog::info("signal {}: stopping", static_cast<int>(g_signal));
       dp.stop();
+      reqlog.flush();
     }
     dp.close();
     if (rc == 0) {

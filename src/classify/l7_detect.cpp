@@ -34,6 +34,17 @@ FirstBytes sniff_first_bytes(std::span<const uint8_t> b) noexcept {
     if (b.size() < 6) return FirstBytes::need_more;
     return b[1] == 0x03 && b[5] == 0x01 ? FirstBytes::tls_client_hello : FirstBytes::tls_other;
   }
+  if (b[0] == 0x00) {
+    // Servers (Go, node, nghttpd) may send their SETTINGS as soon as the
+    // connection opens, before the client's preface arrives: a 9-byte frame
+    // header of type SETTINGS on stream 0 with a length that is a multiple
+    // of 6. No request line or TLS record starts with a zero byte.
+    if (b.size() < 9) return FirstBytes::need_more;
+    uint32_t len = (uint32_t{b[0]} << 16) | (uint32_t{b[1]} << 8) | b[2];
+    bool settings = b[3] == 0x04 && (b[4] & ~0x01) == 0 && b[5] == 0 && b[6] == 0 && b[7] == 0 && b[8] == 0 &&
+                    len % 6 == 0 && len <= 16384;
+    return settings ? FirstBytes::h2_server_settings : FirstBytes::other;
+  }
   const auto& pre = Http2Connection::kPreface;
   size_t m = std::min(b.size(), pre.size());
   if (std::equal(b.begin(), b.begin() + m, pre.begin())) {
@@ -113,6 +124,10 @@ void L7Connection::decide(Dir labeled, FirstBytes what) noexcept {
       break;
     case FirstBytes::h1_response:
       proto_ = L7Proto::http1;
+      sender_is_client = false;
+      break;
+    case FirstBytes::h2_server_settings:
+      proto_ = L7Proto::http2;
       sender_is_client = false;
       break;
     case FirstBytes::tls_client_hello:

@@ -36,6 +36,7 @@ enum class FirstBytes : uint8_t {
   h2_preface,        // client: PRI * HTTP/2.0 ... (all 24 bytes)
   h1_request,        // client: METHOD SP target-start
   h1_response,       // server: HTTP/1.x
+  h2_server_settings,  // server: an HTTP/2 SETTINGS frame sent before the client's preface
   tls_client_hello,  // client: 0x16 0x03 .. with handshake type 1
   tls_other,         // 0x16, not a ClientHello (ServerHello: the server)
   other,

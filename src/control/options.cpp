@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 #include <ostream>
+#include <unistd.h>
 
 namespace po = boost::program_options;
 
@@ -62,7 +63,22 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
        "supports it, else software), rss, software")
     ("dispatch-ring", po::value(&o.dispatch_ring)->default_value(o.dispatch_ring),
        "entries of each worker's software dispatch ring (power of two)")
-    ("no-promisc", "do not put ports in promiscuous mode");
+    ("no-promisc", "do not put ports in promiscuous mode")
+    ("request-log", po::value(&o.request_log),
+       "append one JSON object per request to FILE (see docs/request-log.md)")
+    ("flows", po::value(&o.flows)->default_value(o.flows), "flow table entries per worker")
+    ("l7-conns", po::value(&o.l7_conns)->default_value(o.l7_conns),
+       "connections with HTTP/TLS state at once, per worker")
+    ("requests", po::value(&o.requests)->default_value(o.requests),
+       "requests in flight at once, per worker")
+    ("reassembly-bytes", po::value(&o.reassembly_bytes)->default_value(o.reassembly_bytes),
+       "out-of-order TCP bytes buffered per worker, all flows together")
+    ("reassembly-flow-bytes", po::value(&o.reassembly_flow_bytes)->default_value(o.reassembly_flow_bytes),
+       "out-of-order TCP bytes buffered per flow direction")
+    ("capture-header", po::value(&o.capture_headers)->composing(),
+       "report this request header's value (repeatable; lowercase name)")
+    ("tenant-header", po::value(&o.tenant_header),
+       "request header whose value names the tenant");
   // clang-format on
 
   po::variables_map vm;
@@ -100,6 +116,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     err << "aiqosd: intervals must not be negative\n";
     return ParseOutcome::error;
   }
+  if (o.flows == 0 || o.l7_conns == 0 || o.requests == 0) {
+    err << "aiqosd: --flows, --l7-conns and --requests must be positive\n";
+    return ParseOutcome::error;
+  }
   if (!o.pcap_out.empty() && o.pcap_in.empty()) {
     err << "aiqosd: --pcap-out needs --pcap-in\n";
     return ParseOutcome::error;
@@ -120,6 +140,8 @@ std::vector<std::string> offline_eal_args(const Options& o, const std::string& p
           "-m",
           "1024",
           "--no-pci",
+          "--no-shconf",  // no shared config: offline runs may overlap
+          "--file-prefix=aiqos-offline-" + std::to_string(getpid()),
           "--log-level=lib.eal:error",
           "--vdev",
           "net_pcap0,rx_pcap=" + o.pcap_in + ",tx_pcap=/dev/null",

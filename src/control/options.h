@@ -29,6 +29,15 @@ struct Options {
   uint32_t dispatch_ring = 4096;  // per-worker software dispatch ring (power of two)
   DispatchMode dispatch = DispatchMode::auto_;
   bool promiscuous = true;
+  // Classification (per worker)
+  std::string request_log;              // JSON lines, one per request; empty = off
+  uint32_t flows = 65536;               // flow table entries
+  uint32_t l7_conns = 16384;            // connections with L7 state at once
+  uint32_t requests = 16384;            // requests in flight at once
+  uint64_t reassembly_bytes = 32 << 20; // out-of-order buffer, all flows together
+  uint32_t reassembly_flow_bytes = 256 << 10;  // out-of-order buffer of one direction
+  std::vector<std::string> capture_headers;  // extra request headers reported
+  std::string tenant_header;            // a captured header naming the tenant
 };
 
 enum class ParseOutcome { run, help, error };

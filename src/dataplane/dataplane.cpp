@@ -6,10 +6,12 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_mbuf_dyn.h>
 #include <spdlog/spdlog.h>
 
 #include <cinttypes>
 #include <cstring>
+#include <ctime>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -53,6 +55,32 @@ const char* drop_reason_name(DropReason r) noexcept {
 Dataplane::~Dataplane() {
   if (started_) stop();
   if (!closed_) close();
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    WorkerCtx* wc = sh_.workers[w];
+    if (wc == nullptr) continue;
+    delete wc->cls;
+    delete wc->req_sink;
+    wc->~WorkerCtx();
+    rte_free(wc);
+  }
+}
+
+static ClassifierConfig classifier_config(const Options& o) {
+  ClassifierConfig c;
+  c.flows.max_flows = o.flows;
+  c.reassembly.pool_bytes = o.reassembly_bytes;
+  c.reassembly.max_ooo_bytes_per_flow = o.reassembly_flow_bytes;
+  c.max_l7_conns = o.l7_conns;
+  c.max_requests = o.requests;
+  for (const auto& h : o.capture_headers)
+    if (!c.l7.capture.extra.add(h)) fail("--capture-header " + h + ": not a lowercase header name, or too many headers");
+  if (!o.tenant_header.empty()) {
+    int i = c.l7.capture.extra.find(o.tenant_header);
+    if (i < 0 && !c.l7.capture.extra.add(o.tenant_header))
+      fail("--tenant-header " + o.tenant_header + ": not a lowercase header name, or too many headers");
+    c.tenant_header = c.l7.capture.extra.find(o.tenant_header);
+  }
+  return c;
 }
 
 void Dataplane::plan_ports(const Options& opts) {
@@ -109,6 +137,8 @@ void Dataplane::setup_port(PortPlan& p, const Options& opts) {
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
   }
+  // Offline replay: frames carry their capture time, which then stamps requests.
+  if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
   if (int rc = rte_eth_dev_configure(p.id, p.nb_rxq, p.nb_txq, &conf); rc != 0)
     fail("port " + p.name + ": configure " + std::to_string(p.nb_rxq) + " RX / " + std::to_string(p.nb_txq) +
          " TX queues: " + errstr(rc));
@@ -129,6 +159,7 @@ void Dataplane::setup_port(PortPlan& p, const Options& opts) {
     rings_.push_back(p.tx_ring);
   }
   if (int rc = rte_eth_dev_start(p.id); rc != 0) fail("port " + p.name + ": start: " + errstr(rc));
+
   if (opts.promiscuous) {
     if (int rc = rte_eth_promiscuous_enable(p.id); rc != 0 && rc != -ENOTSUP)
       spdlog::warn("port {}: promiscuous mode: {}", p.name, errstr(rc));
@@ -174,6 +205,35 @@ void Dataplane::init(const Options& opts) {
     sh_.workers[wi++] = w;
   }
 
+  // Classification: a classifier per worker and a ring of finished requests.
+  ClassifierConfig ccfg = classifier_config(opts);
+  req_pool_ = rte_mempool_create("aiqos_requests", 8191u * sh_.nb_workers, sizeof(RequestRecord), 64, 0, nullptr,
+                                 nullptr, nullptr, nullptr, static_cast<int>(rte_socket_id()), 0);
+  if (req_pool_ == nullptr) fail("request record pool: " + errstr(rte_errno));
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const uint64_t wall0 = uint64_t(ts.tv_sec) * 1000000000ULL + uint64_t(ts.tv_nsec);
+  const uint64_t tsc0 = rte_rdtsc();
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    WorkerCtx& wc = *sh_.workers[w];
+    std::string rname = "aiqos_req_w" + std::to_string(w);
+    rte_ring* r = rte_ring_create(rname.c_str(), 8192, static_cast<int>(rte_lcore_to_socket_id(wc.lcore)),
+                                  RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (r == nullptr) fail("request ring: " + errstr(rte_errno));
+    rings_req_.push_back(r);
+    wc.req_sink = new RingRequestSink(req_pool_, r);
+    wc.cls = new Classifier(ccfg, *wc.req_sink);
+    wc.wall0_ns = wall0;
+    wc.tsc0 = tsc0;
+    wc.ns_per_tsc = 1e9 / static_cast<double>(rte_get_tsc_hz());
+  }
+  spdlog::info("classifier: {} flows, {} L7 connections, {} requests in flight, {} MiB per worker", opts.flows,
+               opts.l7_conns, opts.requests, sh_.workers[0]->cls->memory_bytes() >> 20);
+
+  // RX timestamps: net_pcap stamps frames with their capture time once the
+  // field is registered (whatever its offload flags say); NICs that support
+  // the offload do when it is enabled. Frames without it use the wall clock.
+  if (rte_mbuf_dyn_rx_timestamp_register(&sh_.ts_offset, &sh_.ts_flag) != 0) sh_.ts_offset = -1;
   for (uint16_t p = 0; p < sh_.nb_ports; ++p) setup_port(sh_.ports[p], opts);
 
   // Queue assignment: with RSS worker i polls queue i of every port; without,
@@ -209,10 +269,36 @@ void Dataplane::start() {
   spdlog::info("{} worker(s) forwarding between {} port(s)", sh_.nb_workers, sh_.nb_ports);
 }
 
+size_t Dataplane::drain_requests() {
+  size_t n = 0;
+  void* objs[64];
+  for (rte_ring* r : rings_req_) {
+    unsigned k;
+    while ((k = rte_ring_sc_dequeue_burst(r, objs, 64, nullptr)) > 0) {
+      for (unsigned i = 0; i < k; ++i)
+        if (consumer_) consumer_(*static_cast<const RequestRecord*>(objs[i]));
+      rte_mempool_put_bulk(req_pool_, objs, k);
+      n += k;
+    }
+  }
+  return n;
+}
+
 void Dataplane::stop() {
   if (!started_) return;
   sh_.stop.store(true, std::memory_order_relaxed);
+  // Workers flush their flows on the way out; keep draining so they never
+  // find the request ring full. Bounded: a worker finishes within a burst
+  // plus its flush.
+  for (int spins = 0; spins < 100000; ++spins) {
+    drain_requests();
+    bool all = true;
+    for (uint16_t w = 0; w < sh_.nb_workers; ++w) all = all && sh_.workers[w]->done.load(std::memory_order_acquire);
+    if (all) break;
+    rte_delay_us_sleep(100);
+  }
   rte_eal_mp_wait_lcore();
+  drain_requests();
   started_ = false;
   // Frames still queued between workers when they stopped are freed and counted.
   rte_mbuf* pkts[kMaxBurst];
@@ -316,6 +402,27 @@ std::string Dataplane::stats_table() const {
                   w, wc.lcore, rx, tx, wc.ctr.dispatched_in.get(), wc.ctr.dispatched_out.get(), wc.ctr.busy_loops.get());
     o << line;
   }
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    const Classifier& c = *sh_.workers[w]->cls;
+    const ClassifierCounters& k = c.counters();
+    const FlowTableCounters& f = c.flows().counters();
+    o << "worker " << w << " classifier: flows " << c.flows().size() << " active, " << f.flows_created
+      << " created, " << f.flows_expired << " expired, " << f.flows_evicted << " evicted, " << f.table_full
+      << " table-full; requests " << k.requests << " seen, " << k.requests_emitted << " logged, "
+      << k.models_found << " with a model; L7 connections " << k.l7_conns << '\n';
+    o << "         unclassified flows:";
+    for (size_t u = 0; u < kUnclassifiedCount; ++u)
+      o << ' ' << unclassified_name(static_cast<Unclassified>(u)) << '=' << k.unclassified[u];
+    o << "; request records dropped " << sh_.workers[w]->req_sink->dropped.get() << '\n';
+    bool any = false;
+    for (size_t e = 1; e < k.l7_errors.size(); ++e) {
+      if (k.l7_errors[e] == 0) continue;
+      o << (any ? " " : "         parser errors:") << ' ' << l7_error_name(static_cast<L7Error>(e)) << '='
+        << k.l7_errors[e];
+      any = true;
+    }
+    if (any) o << '\n';
+  }
   return o.str();
 }
 
@@ -349,7 +456,34 @@ std::string Dataplane::stats_json() const {
     }
     json parse = json::object();
     for (size_t s = 0; s < kParseStatuses; ++s) parse[parse_status_name(static_cast<ParseStatus>(s))] = wc.ctr.parse[s].get();
+    const Classifier& c = *wc.cls;
+    const ClassifierCounters& k = c.counters();
+    const FlowTableCounters& f = c.flows().counters();
+    json uncl = json::object();
+    for (size_t u = 0; u < kUnclassifiedCount; ++u) uncl[unclassified_name(static_cast<Unclassified>(u))] = k.unclassified[u];
+    json perr = json::object();
+    for (size_t e = 1; e < k.l7_errors.size(); ++e)
+      if (k.l7_errors[e]) perr[l7_error_name(static_cast<L7Error>(e))] = k.l7_errors[e];
+    json cls = {{"flows_active", c.flows().size()},
+                {"flows_created", f.flows_created},
+                {"flows_expired", f.flows_expired},
+                {"flows_evicted", f.flows_evicted},
+                {"flow_table_full", f.table_full},
+                {"l7_conns", k.l7_conns},
+                {"l7_conns_active", c.l7_in_use()},
+                {"requests", k.requests},
+                {"requests_logged", k.requests_emitted},
+                {"request_slots_full", k.request_slots_full},
+                {"request_records_dropped", wc.req_sink->dropped.get()},
+                {"models_found", k.models_found},
+                {"direction_swaps", k.direction_swaps},
+                {"reassembly_bytes_in_use", c.reassembly().bytes_in_use()},
+                {"reassembly_conflict_bytes", c.reassembly().counters().conflict_bytes},
+                {"memory_bytes", c.memory_bytes()},
+                {"unclassified", uncl},
+                {"parser_errors", perr}};
     j["workers"].push_back({{"worker", w},
+                            {"classifier", cls},
                             {"lcore", wc.lcore},
                             {"rx_packets", rx},
                             {"tx_packets", tx},

@@ -7,12 +7,15 @@
 #include <rte_ring.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "classify/classifier.h"
 #include "control/options.h"
+#include "dataplane/request_ring.h"
 #include "dataplane/stats.h"
 
 namespace aiqos {
@@ -54,11 +57,21 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
   rte_ring* inbox = nullptr;  // MPSC: frames other workers dispatched to us
   const Shared* sh = nullptr;
   WorkerCounters ctr;  // dataplane: this worker writes; ctlplane: reads
+  Classifier* cls = nullptr;        // this worker's flows and L7 state (worker: rw)
+  RingRequestSink* req_sink = nullptr;
+  std::atomic<bool> done{false};    // dataplane: wo when the loop has ended; ctlplane: ro
+  // Clock: wall time = wall0_ns + (tsc - tsc0) * ns_per_tsc, unless frames
+  // carry their own timestamps (offline replay), which then win.
+  uint64_t wall0_ns = 0, tsc0 = 0;
+  double ns_per_tsc = 0;
+  bool offline_clock = false;  // frames carried timestamps: expiry follows them
   TxBuffer tx[kMaxPorts];
 };
 
 struct Shared {
   std::atomic<bool> stop{false};  // dataplane: ro, ctlplane: wo
+  int ts_offset = -1;             // mbuf dynfield of RX timestamps, -1 if none
+  uint64_t ts_flag = 0;
   uint16_t nb_ports = 0;          // ctlplane wo before launch; dataplane ro
   uint16_t nb_workers = 0;
   uint16_t burst = 32;
@@ -77,7 +90,13 @@ class Dataplane {
   // message for the operator on failure (control path only).
   void init(const Options& opts);
   void start();  // launches workers on every worker lcore
-  void stop();   // asks workers to stop and waits (returns within a burst)
+  // Asks workers to stop and waits (returns within a burst). Request records
+  // the workers emit while finishing go to the consumer, as do all others.
+  void stop();
+  using RequestConsumer = std::function<void(const RequestRecord&)>;
+  void set_request_consumer(RequestConsumer fn) { consumer_ = std::move(fn); }
+  // Control path: hands every queued request record to the consumer.
+  size_t drain_requests();
   void close();  // stops and closes ports; after this mbufs_in_use() is final
 
   uint16_t nb_ports() const noexcept { return sh_.nb_ports; }
@@ -96,10 +115,13 @@ class Dataplane {
   void plan_ports(const Options& opts);
   void setup_port(PortPlan& p, const Options& opts);
 
+  RequestConsumer consumer_;
+  rte_mempool* req_pool_ = nullptr;
   Shared sh_;
   std::vector<rte_mempool*> pools_;  // one per socket in use
   rte_mempool* pool_ = nullptr;
   std::vector<rte_ring*> rings_;
+  std::vector<rte_ring*> rings_req_;
   rte_eth_stats hw_final_[kMaxPorts] = {};  // PMD counters saved when ports close
   bool started_ = false, closed_ = false;
 };

@@ -3,6 +3,7 @@
 // per frame; everything a worker writes is its own.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf_dyn.h>
 
 #include "dataplane/dataplane.h"
 #include "dataplane/stages.h"
@@ -58,8 +59,34 @@ void forward(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
   }
 }
 
+uint64_t wall_ns(const WorkerCtx& w, uint64_t tsc) noexcept {
+  return w.wall0_ns + static_cast<uint64_t>(static_cast<double>(tsc - w.tsc0) * w.ns_per_tsc);
+}
+
+// The classification stage: flow table, reassembly, HTTP/TLS parsers. A
+// frame's time is its RX timestamp when the port gives one (offline replay of
+// a capture), else the worker's wall clock at RX.
+void classify(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
+  const Shared& sh = *w.sh;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    MbufMeta* md = meta(m);
+    md->worker = w.id;
+    uint64_t t = wall_ns(w, md->rx_tsc);
+    if (sh.ts_offset >= 0 && (m->ol_flags & sh.ts_flag)) {
+      // net_pcap (22.11) gives microseconds since the epoch; NICs give
+      // nanoseconds. Anything below 1e17 cannot be nanoseconds after 1973.
+      t = *RTE_MBUF_DYNFIELD(m, sh.ts_offset, const rte_mbuf_timestamp_t*);
+      if (t < 100000000000000000ULL) t *= 1000;
+      w.offline_clock = true;
+    }
+    std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+    w.cls->on_packet(md->pkt, frame, t);
+  }
+}
+
 void process(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
-  for (uint16_t i = 0; i < n; ++i) meta(pkts[i])->worker = w.id;
+  classify(w, pkts, n);
   forward(w, pkts, n);
 }
 
@@ -140,11 +167,17 @@ int worker_main(void* arg) {
     }
     for (uint16_t p = 0; p < sh.nb_ports; ++p) flush(w, p);
     if (busy) w.ctr.busy_loops.add();
+    // A bounded step of flow expiry (O(1) per expired flow). Offline, the
+    // clock is the capture's: 0 means "the latest frame time seen".
+    w.cls->expire(w.offline_clock ? 0 : wall_ns(w, now), 32);
   }
 
   // Leave nothing behind: pending TX is flushed, frames still queued to us
   // are dropped and counted (the control plane stops every worker together).
   for (uint16_t p = 0; p < sh.nb_ports; ++p) flush(w, p);
+  // Requests still open are logged as incomplete; the control plane drains.
+  w.cls->flush();
+  w.done.store(true, std::memory_order_release);
   return 0;
 }
 

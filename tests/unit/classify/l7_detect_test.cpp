@@ -93,7 +93,12 @@ TEST(L7Detect, SniffFirstBytes) {
   EXPECT_EQ(sniff("get / HTTP/1.1"), FirstBytes::other);
   EXPECT_EQ(sniff("GET  /"), FirstBytes::other);
   EXPECT_EQ(sniff("ABCDEFGHIJKLMNOPQRSTUVWXYZ /"), FirstBytes::other);
-  EXPECT_EQ(sniff(std::string("\x00\x00\x12\x04\x00", 5)), FirstBytes::other);
+  // A server's SETTINGS sent before the client's preface (node, Go, nghttpd).
+  EXPECT_EQ(sniff(std::string("\x00\x00\x12\x04\x00", 5)), FirstBytes::need_more);
+  EXPECT_EQ(sniff(std::string("\x00\x00\x12\x04\x00\x00\x00\x00\x00", 9)), FirstBytes::h2_server_settings);
+  EXPECT_EQ(sniff(std::string("\x00\x00\x06\x04\x01\x00\x00\x00\x00", 9)), FirstBytes::h2_server_settings);
+  EXPECT_EQ(sniff(std::string("\x00\x00\x12\x01\x04\x00\x00\x00\x01", 9)), FirstBytes::other);  // HEADERS
+  EXPECT_EQ(sniff(std::string("\x00\x00\x07\x04\x00\x00\x00\x00\x00", 9)), FirstBytes::other);  // bad length
 }
 
 TEST(L7Detect, Http1AsLabeledAndSwapped) {

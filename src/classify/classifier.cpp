@@ -1,0 +1,406 @@
+#include "classify/classifier.h"
+
+#include <cstring>
+#include <optional>
+
+#include "classify/endpoint.h"
+#include "classify/flow_key.h"
+
+namespace aiqos {
+
+const char* unclassified_name(Unclassified u) noexcept {
+  switch (u) {
+#define X(name, desc) \
+  case Unclassified::name: return #name;
+    AIQOS_UNCLASSIFIED(X)
+#undef X
+    default: return "unknown";
+  }
+}
+
+namespace {
+constexpr uint32_t kNil = UINT32_MAX;
+// Flow::l7_kind values.
+constexpr uint8_t kL7None = 0;          // no payload seen yet
+constexpr uint8_t kL7Active = 1;        // l7_index names a FlowL7
+constexpr uint8_t kL7Unclassified = 2;  // given up: frames pass without inspection
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) noexcept {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+}  // namespace
+
+struct Classifier::ReqSlot {
+  RequestRecord rec;
+  BodyStream body;
+  uint64_t scanned = 0;  // body bytes given to the model search
+  uint32_t next = kNil;  // next slot of the same connection (creation order), or free list
+  uint32_t stream_id = 0;
+  bool in_use = false;
+  bool body_open = false;
+  bool req_ended = false;
+  bool resp_ended = false;
+};
+
+struct Classifier::FlowL7 final : RequestEvents {
+  Classifier* cls = nullptr;
+  Flow* flow = nullptr;
+  uint32_t next_free = kNil;
+  uint32_t head = kNil, tail = kNil;  // this connection's requests, oldest first
+  uint8_t c2s_side = kSideLo;         // flow side whose bytes are fed as c2s
+  bool in_use = false;
+  bool swap_applied = false;
+  L7Error pending_error = L7Error::none;  // set inside a callback, acted on after feed()
+  std::optional<L7Connection> l7;
+
+  uint8_t client_side() const noexcept {
+    bool swapped = l7 && l7->client_side() == ClientSide::swapped;
+    return swapped ? static_cast<uint8_t>(c2s_side ^ 1) : c2s_side;
+  }
+
+  // Newest slot of `stream` whose request is still open (HTTP/1: the request
+  // being read; HTTP/2: the stream's only slot).
+  ReqSlot* find_req(uint32_t stream) noexcept {
+    ReqSlot* found = nullptr;
+    for (uint32_t i = head; i != kNil; i = cls->req_[i].next)
+      if (cls->req_[i].stream_id == stream && !cls->req_[i].req_ended) found = &cls->req_[i];
+    return found;
+  }
+  // Oldest slot of `stream` whose response is still open (HTTP/1 pipelining
+  // answers requests in order).
+  ReqSlot* find_resp(uint32_t stream) noexcept {
+    for (uint32_t i = head; i != kNil; i = cls->req_[i].next)
+      if (cls->req_[i].stream_id == stream && !cls->req_[i].resp_ended) return &cls->req_[i];
+    return nullptr;
+  }
+  void unlink(ReqSlot* s) noexcept {
+    uint32_t idx = static_cast<uint32_t>(s - cls->req_.get());
+    uint32_t prev = kNil;
+    for (uint32_t i = head; i != kNil; prev = i, i = cls->req_[i].next) {
+      if (i != idx) continue;
+      if (prev == kNil) {
+        head = s->next;
+      } else {
+        cls->req_[prev].next = s->next;
+      }
+      if (tail == idx) tail = prev;
+      return;
+    }
+  }
+  void finish_req(ReqSlot* s) noexcept {
+    unlink(s);
+    cls->emit(*this, *s);
+    cls->req_free(s);
+  }
+  void close_body(ReqSlot& s) noexcept {
+    if (!s.body_open) return;
+    s.body.close(cls->scratch_);
+    s.body_open = false;
+    const JsonTopLevel& j = s.body.json();
+    if (s.rec.model_source == ModelSource::none && j.fields().has(JsonField::model)) {
+      s.rec.model = j.fields().model;
+      s.rec.model_source = ModelSource::body;
+      ++cls->ctr_.models_found;
+    }
+  }
+
+  // --- RequestEvents ---
+  void on_request_headers(const RequestHead& h) noexcept override {
+    ++cls->ctr_.requests;
+    ReqSlot* s = cls->req_alloc();
+    if (s == nullptr) {
+      ++cls->ctr_.request_slots_full;
+      return;
+    }
+    s->stream_id = h.stream_id;
+    RequestRecord& r = s->rec;
+    r.ts_ns = cls->now_;
+    const FlowKey& k = flow->key;
+    bool client_lo = client_side() == kSideLo;
+    r.src = client_lo ? k.lo_addr : k.hi_addr;
+    r.dst = client_lo ? k.hi_addr : k.lo_addr;
+    r.sport = client_lo ? k.lo_port : k.hi_port;
+    r.dport = client_lo ? k.hi_port : k.lo_port;
+    r.vlan = k.vlan;
+    r.family = k.family;
+    r.stream_id = h.stream_id;
+    bool h2 = l7 && l7->proto() == L7Proto::http2;
+    r.proto = starts_with_ci(h.content_type, "application/grpc") ? ReqProto::grpc : (h2 ? ReqProto::h2 : ReqProto::h1);
+    r.method.append(h.method);
+    r.authority.append(h.authority);
+    r.path.append(h.path);
+    EndpointMatch em = identify_endpoint(h.method, h.path);
+    r.endpoint = em.endpoint;
+    if (!em.model.empty()) {
+      r.model = em.model;
+      r.model_source = ModelSource::path;
+      ++cls->ctr_.models_found;
+    }
+    if (cls->cfg_.tenant_header >= 0) r.tenant.append(h.extra[static_cast<size_t>(cls->cfg_.tenant_header)]);
+    if (tail == kNil) {
+      head = tail = static_cast<uint32_t>(s - cls->req_.get());
+    } else {
+      cls->req_[tail].next = static_cast<uint32_t>(s - cls->req_.get());
+      tail = cls->req_[tail].next;
+    }
+    if (!h.end_stream && r.proto != ReqProto::grpc) {
+      s->body.open(cls->body_db_);
+      s->body_open = true;
+    }
+  }
+  void on_request_body(uint32_t stream, std::span<const uint8_t> b) noexcept override {
+    ReqSlot* s = find_req(stream);
+    if (s == nullptr) return;
+    s->rec.req_bytes += b.size();
+    if (s->body_open && s->scanned < cls->cfg_.body_scan_bytes) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(b.size(), cls->cfg_.body_scan_bytes - s->scanned));
+      s->body.feed(b.first(n), cls->scratch_);
+      s->scanned += n;
+    }
+  }
+  void on_request_end(uint32_t stream) noexcept override {
+    ReqSlot* s = find_req(stream);
+    if (s == nullptr) return;
+    s->req_ended = true;
+    s->rec.req_end_ns = cls->now_;
+    close_body(*s);
+    if (s->resp_ended) finish_req(s);
+  }
+  void on_response_headers(const ResponseHead& h) noexcept override {
+    ReqSlot* s = find_resp(h.stream_id);
+    if (s == nullptr) return;
+    if (s->rec.resp_first_ns == 0) s->rec.resp_first_ns = cls->now_;
+    s->rec.status = h.status;
+    if (h.grpc_status >= 0) s->rec.grpc_status = static_cast<int16_t>(h.grpc_status);
+  }
+  void on_response_body(uint32_t stream, std::span<const uint8_t> b) noexcept override {
+    ReqSlot* s = find_resp(stream);
+    if (s != nullptr) s->rec.resp_bytes += b.size();
+  }
+  void on_response_trailers(uint32_t stream, int grpc_status) noexcept override {
+    ReqSlot* s = find_resp(stream);
+    if (s != nullptr && grpc_status >= 0) s->rec.grpc_status = static_cast<int16_t>(grpc_status);
+  }
+  void on_response_end(uint32_t stream) noexcept override {
+    ReqSlot* s = find_resp(stream);
+    if (s == nullptr) return;
+    s->resp_ended = true;
+    s->rec.resp_end_ns = cls->now_;
+    // HTTP/1 may answer before the request body ends; HTTP/2 streams end
+    // with the response. Either way the request is complete now.
+    if (!s->req_ended) {
+      s->req_ended = true;
+      close_body(*s);
+    }
+    finish_req(s);
+  }
+  void on_stream_reset(uint32_t stream, uint32_t, Dir) noexcept override {
+    for (uint32_t i = head; i != kNil; i = cls->req_[i].next) {
+      ReqSlot& s = cls->req_[i];
+      if (s.stream_id != stream) continue;
+      s.rec.reset = true;
+      s.rec.incomplete = !s.resp_ended;
+      close_body(s);
+      finish_req(&s);
+      return;
+    }
+  }
+  void on_parse_error(L7Error e) noexcept override {
+    if (pending_error == L7Error::none) pending_error = e;
+  }
+
+  // Emits whatever is still open as incomplete and returns the slots.
+  void drain() noexcept {
+    while (head != kNil) {
+      ReqSlot& s = cls->req_[head];
+      s.rec.incomplete = true;
+      close_body(s);
+      finish_req(&s);
+    }
+  }
+};
+
+Classifier::Classifier(const ClassifierConfig& cfg, RequestSink& sink, const BodyMatcher* body_db)
+    : cfg_(cfg), sink_(sink), body_db_(body_db) {
+  pool_ = std::make_unique<ReassemblyPool>(cfg_.reassembly);
+  flows_ = std::make_unique<FlowTable>(cfg_.flows, *pool_, &Classifier::on_flow_release, this);
+  if (body_db_ != nullptr) body_db_->reserve(scratch_);
+  l7_ = std::make_unique<FlowL7[]>(cfg_.max_l7_conns);
+  for (uint32_t i = cfg_.max_l7_conns; i-- > 0;) {
+    l7_[i].cls = this;
+    l7_[i].next_free = l7_free_;
+    l7_free_ = i;
+  }
+  req_ = std::make_unique<ReqSlot[]>(cfg_.max_requests);
+  for (uint32_t i = cfg_.max_requests; i-- > 0;) {
+    req_[i].next = req_free_;
+    req_free_ = i;
+  }
+}
+
+Classifier::~Classifier() {
+  // Return per-connection memory; nothing is emitted on destruction.
+  for (uint32_t i = 0; i < cfg_.max_l7_conns; ++i) {
+    if (!l7_[i].in_use) continue;
+    for (uint32_t r = l7_[i].head; r != kNil; r = req_[r].next)
+      if (req_[r].body_open) req_[r].body.close(scratch_);
+    l7_[i].l7.reset();
+  }
+}
+
+uint64_t Classifier::memory_bytes() const noexcept {
+  return flows_->memory_bytes() + pool_->memory_bytes() + uint64_t{cfg_.max_l7_conns} * sizeof(FlowL7) +
+         uint64_t{cfg_.max_requests} * sizeof(ReqSlot);
+}
+
+Classifier::FlowL7* Classifier::l7_alloc(Flow& f, uint8_t c2s_side) noexcept {
+  if (l7_free_ == kNil) return nullptr;
+  uint32_t i = l7_free_;
+  FlowL7& c = l7_[i];
+  l7_free_ = c.next_free;
+  c.next_free = kNil;
+  c.in_use = true;
+  c.flow = &f;
+  c.head = c.tail = kNil;
+  c.c2s_side = c2s_side;
+  c.swap_applied = false;
+  c.pending_error = L7Error::none;
+  c.l7.emplace(cfg_.l7, c);
+  f.l7_index = i + 1;
+  f.l7_kind = kL7Active;
+  ++l7_in_use_;
+  ++ctr_.l7_conns;
+  return &c;
+}
+
+void Classifier::l7_free(FlowL7& c) noexcept {
+  c.drain();
+  c.l7.reset();
+  if (c.flow != nullptr) {
+    c.flow->l7_index = 0;
+    c.flow = nullptr;
+  }
+  c.in_use = false;
+  c.next_free = l7_free_;
+  l7_free_ = static_cast<uint32_t>(&c - l7_.get());
+  --l7_in_use_;
+}
+
+Classifier::ReqSlot* Classifier::req_alloc() noexcept {
+  if (req_free_ == kNil) return nullptr;
+  ReqSlot* s = &req_[req_free_];
+  req_free_ = s->next;
+  s->rec = RequestRecord{};
+  s->next = kNil;
+  s->scanned = 0;
+  s->stream_id = 0;
+  s->in_use = true;
+  s->body_open = s->req_ended = s->resp_ended = false;
+  ++req_in_use_;
+  return s;
+}
+
+void Classifier::req_free(ReqSlot* s) noexcept {
+  if (s->body_open) {
+    s->body.close(scratch_);
+    s->body_open = false;
+  }
+  s->in_use = false;
+  s->next = req_free_;
+  req_free_ = static_cast<uint32_t>(s - req_.get());
+  --req_in_use_;
+}
+
+void Classifier::emit(FlowL7&, ReqSlot& s) noexcept {
+  ++ctr_.requests_emitted;
+  sink_.emit(s.rec);
+}
+
+void Classifier::fail_flow(Flow& f, FlowL7* c, Unclassified why) noexcept {
+  ++ctr_.unclassified[static_cast<size_t>(why)];
+  if (c != nullptr) l7_free(*c);
+  f.l7_index = 0;
+  f.l7_kind = kL7Unclassified;
+  // Out-of-order bytes are of no use any more: give the memory back now.
+  f.stream[0].release(*pool_);
+  f.stream[1].release(*pool_);
+}
+
+void Classifier::on_flow_release(void* ctx, Flow& f, FlowRelease) noexcept {
+  auto* self = static_cast<Classifier*>(ctx);
+  if (f.l7_kind == kL7Active && f.l7_index != 0) self->l7_free(self->l7_[f.l7_index - 1]);
+  f.l7_index = 0;
+  f.l7_kind = kL7None;
+}
+
+void Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept {
+  ++ctr_.packets;
+  now_ = now_ns;
+  FlowKey key;
+  bool swapped;
+  if (!make_flow_key(p, key, swapped)) return;
+  const uint8_t side = side_of(swapped);
+  const bool tcp = p.l4proto == 6;
+  FlowLookup lk = flows_->lookup_or_create(key, side, tcp ? p.tcp_flags : 0,
+                                           static_cast<uint32_t>(frame.size()), now_ns);
+  if (lk.flow == nullptr) {
+    ++ctr_.unclassified[static_cast<size_t>(Unclassified::table_full)];
+    return;
+  }
+  if (!tcp) return;
+  Flow& f = *lk.flow;
+  if (f.l7_kind == kL7Unclassified) return;
+
+  std::span<const uint8_t> payload = frame.subspan(p.payload_off, p.payload_len);
+  ctr_.tcp_payload_bytes += payload.size();
+  FlowL7* c = f.l7_kind == kL7Active ? &l7_[f.l7_index - 1] : nullptr;
+  bool no_ctx = false;
+
+  auto deliver = [&](std::span<const uint8_t> bytes) {
+    if (no_ctx || bytes.empty()) return;
+    if (c == nullptr) {
+      c = l7_alloc(f, f.client_side);
+      if (c == nullptr) {
+        no_ctx = true;
+        return;
+      }
+    }
+    if (c->pending_error != L7Error::none) return;
+    c->l7->feed(side == c->c2s_side ? Dir::c2s : Dir::s2c, bytes);
+  };
+
+  TcpSegment seg{.flags = p.tcp_flags, .seq = p.seq, .ack = p.ack, .payload = payload};
+  TcpReassembly& rs = f.stream[side];
+  const bool was_open = rs.state() == StreamState::open;
+  feed_tcp(f, side, seg, *pool_, StreamSink(deliver));
+  bool gap = f.stream[0].state() == StreamState::failed || f.stream[1].state() == StreamState::failed;
+
+  if (no_ctx) return fail_flow(f, nullptr, Unclassified::l7_pool_full);
+  if (gap) return fail_flow(f, c, Unclassified::reassembly);
+  if (c == nullptr) return;
+  if (c->pending_error != L7Error::none) {
+    ++ctr_.l7_errors[static_cast<size_t>(c->pending_error)];
+    return fail_flow(f, c, Unclassified::l7_error);
+  }
+  L7Proto proto = c->l7->proto();
+  if (proto == L7Proto::unknown) return fail_flow(f, c, Unclassified::unknown_protocol);
+  if (!c->swap_applied && c->l7->client_side() == ClientSide::swapped) {
+    c->swap_applied = true;
+    ++ctr_.direction_swaps;
+    flows_->set_client_side(f, c->client_side());
+  }
+  // The FIN was reached in order: an HTTP/1 response delimited by the close ends here.
+  if (was_open && rs.state() == StreamState::closed) c->l7->finish(side == c->c2s_side ? Dir::c2s : Dir::s2c);
+}
+
+void Classifier::expire(uint64_t now_ns, uint32_t budget) noexcept { flows_->expire(now_ns, budget); }
+
+void Classifier::flush() noexcept { flows_->clear(); }
+
+}  // namespace aiqos

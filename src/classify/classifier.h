@@ -1,0 +1,131 @@
+// The per-worker classifier: flow table -> TCP reassembly -> L7 parsers ->
+// request records. Pure C++ over decoded packets (PacketInfo + frame bytes),
+// so it runs the same inside a DPDK worker, in unit tests and under a fuzzer.
+//
+// Memory: everything is sized from ClassifierConfig and allocated in the
+// constructor (flow table, reassembly pool, L7 contexts, request slots).
+// The exceptions are per connection, not per packet: an HTTP/2 connection's
+// HPACK inflaters and stream table, an HTTP/1 connection's pipeline queue,
+// and a Hyperscan stream per request body when the policy has body patterns.
+//
+// Fail open: whatever goes wrong (a bound, a gap, a parser error) marks the
+// flow unclassified and is counted; the caller forwards the frame regardless.
+//
+// Threading: one Classifier per worker (worker: rw). Counters are plain
+// fields the control plane may read (ro; a torn value is tolerated).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "classify/flow_table.h"
+#include "classify/json_model.h"
+#include "classify/l7_detect.h"
+#include "classify/packet_parse.h"
+#include "classify/request_record.h"
+#include "classify/tcp_reassembly.h"
+
+namespace aiqos {
+
+struct ClassifierConfig {
+  FlowTableConfig flows;
+  ReassemblyConfig reassembly;
+  L7Config l7;
+  uint32_t max_l7_conns = 16384;     // flows with L7 state at once
+  uint32_t max_requests = 16384;     // requests in flight at once
+  uint64_t body_scan_bytes = 1 << 20;  // request body bytes searched for the model
+  int tenant_header = -1;            // index into l7.capture.extra, or -1
+};
+
+// Receives finished requests. Called on the worker; must not block.
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  virtual void emit(const RequestRecord& r) noexcept = 0;
+};
+
+// Why a flow stopped being classified. Named counters.
+#define AIQOS_UNCLASSIFIED(X)                                            \
+  X(reassembly, "a TCP direction failed (bound, pool, or acked hole)")   \
+  X(l7_error, "the HTTP parser gave up (malformed or over a bound)")     \
+  X(l7_pool_full, "no free L7 context (max_l7_conns)")                   \
+  X(unknown_protocol, "first bytes are neither HTTP nor TLS")            \
+  X(table_full, "flow table full: packet went on without a flow")
+
+enum class Unclassified : uint8_t {
+#define X(name, desc) name,
+  AIQOS_UNCLASSIFIED(X)
+#undef X
+      count_
+};
+inline constexpr size_t kUnclassifiedCount = static_cast<size_t>(Unclassified::count_);
+const char* unclassified_name(Unclassified u) noexcept;
+
+struct ClassifierCounters {
+  uint64_t packets = 0;
+  uint64_t tcp_payload_bytes = 0;
+  uint64_t l7_conns = 0;         // connections that got L7 state
+  uint64_t requests = 0;         // request heads seen
+  uint64_t requests_emitted = 0;
+  uint64_t request_slots_full = 0;  // request heads seen with no free slot (not logged)
+  uint64_t models_found = 0;
+  uint64_t direction_swaps = 0;  // L7 said the labeled server was the client
+  std::array<uint64_t, kUnclassifiedCount> unclassified{};
+  std::array<uint64_t, static_cast<size_t>(L7Error::count_)> l7_errors{};  // by parser reason
+};
+
+class Classifier {
+ public:
+  Classifier(const ClassifierConfig& cfg, RequestSink& sink, const BodyMatcher* body_db = nullptr);
+  ~Classifier();
+  Classifier(const Classifier&) = delete;
+  Classifier& operator=(const Classifier&) = delete;
+
+  // One decoded frame. `now_ns` is the frame's time (capture time offline,
+  // wall clock live); it stamps request records and drives timeouts.
+  void on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept;
+  // Expires idle flows, looking at no more than `budget` flows.
+  void expire(uint64_t now_ns, uint32_t budget = 64) noexcept;
+  // Ends every flow: open requests are emitted as incomplete (offline end, shutdown).
+  void flush() noexcept;
+
+  const ClassifierCounters& counters() const noexcept { return ctr_; }
+  const FlowTable& flows() const noexcept { return *flows_; }
+  const ReassemblyPool& reassembly() const noexcept { return *pool_; }
+  uint32_t l7_in_use() const noexcept { return l7_in_use_; }
+  uint32_t requests_in_use() const noexcept { return req_in_use_; }
+  // Bytes allocated at construction (flow table, pool, L7 contexts, slots).
+  uint64_t memory_bytes() const noexcept;
+
+  struct FlowL7;  // per-connection L7 state (classifier.cpp)
+  struct ReqSlot;
+
+ private:
+  friend struct FlowL7;
+  static void on_flow_release(void* ctx, Flow& f, FlowRelease why) noexcept;
+  FlowL7* l7_alloc(Flow& f, uint8_t client_side) noexcept;
+  void l7_free(FlowL7& c) noexcept;
+  ReqSlot* req_alloc() noexcept;
+  void req_free(ReqSlot* s) noexcept;
+  void emit(FlowL7& c, ReqSlot& s) noexcept;
+  void fail_flow(Flow& f, FlowL7* c, Unclassified why) noexcept;
+
+  ClassifierConfig cfg_;
+  RequestSink& sink_;
+  const BodyMatcher* body_db_;
+  BodyScratch scratch_;
+  std::unique_ptr<ReassemblyPool> pool_;
+  std::unique_ptr<FlowTable> flows_;
+  std::unique_ptr<FlowL7[]> l7_;
+  uint32_t l7_free_ = UINT32_MAX;
+  uint32_t l7_in_use_ = 0;
+  std::unique_ptr<ReqSlot[]> req_;
+  uint32_t req_free_ = UINT32_MAX;
+  uint32_t req_in_use_ = 0;
+  uint64_t now_ = 0;
+  ClassifierCounters ctr_;
+};
+
+}  // namespace aiqos

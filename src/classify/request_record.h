@@ -1,0 +1,48 @@
+// One inference request as the wire revealed it: filled by a worker's
+// classifier, handed to the control plane through a ring, written as one
+// JSON line of the request log. Fixed size, no pointers: it crosses threads
+// by copy into preallocated slots.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "classify/endpoint.h"
+#include "classify/model_name.h"
+
+namespace aiqos {
+
+enum class ReqProto : uint8_t { unknown, h2, h1, grpc, tls };
+const char* req_proto_name(ReqProto p) noexcept;
+
+// Where the model name came from.
+enum class ModelSource : uint8_t { none, path, body, grpc };
+
+struct RequestRecord {
+  uint64_t ts_ns = 0;          // request headers seen (capture time offline, wall clock live)
+  uint64_t req_end_ns = 0;     // last request byte seen; 0 if never
+  uint64_t resp_first_ns = 0;  // first response byte (headers) seen; 0 if never
+  uint64_t resp_end_ns = 0;    // response complete; 0 if never
+  std::array<uint8_t, 16> src{}, dst{};  // client, server
+  uint16_t sport = 0, dport = 0;
+  uint16_t vlan = 0;
+  uint8_t family = 4;
+  ReqProto proto = ReqProto::unknown;
+  uint32_t stream_id = 0;
+  BoundedString<16> method;
+  BoundedString<128> authority;
+  BoundedString<256> path;
+  Endpoint endpoint = Endpoint::other;
+  ModelSource model_source = ModelSource::none;
+  ModelName model;
+  BoundedString<64> tenant;
+  uint16_t class_id = 0;
+  uint16_t status = 0;      // HTTP status; 0 if no response was seen
+  int16_t grpc_status = -1;
+  bool reset = false;       // ended by RST_STREAM
+  bool incomplete = false;  // the flow ended (or failed) before the response did
+  uint64_t req_bytes = 0;   // request body bytes
+  uint64_t resp_bytes = 0;  // response body bytes
+};
+
+}  // namespace aiqos
