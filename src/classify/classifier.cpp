@@ -5,6 +5,8 @@
 
 #include "classify/endpoint.h"
 #include "classify/flow_key.h"
+#include "classify/grpc.h"
+#include "classify/tls.h"
 
 namespace aiqos {
 
@@ -24,6 +26,7 @@ constexpr uint32_t kNil = UINT32_MAX;
 constexpr uint8_t kL7None = 0;          // no payload seen yet
 constexpr uint8_t kL7Active = 1;        // l7_index names a FlowL7
 constexpr uint8_t kL7Unclassified = 2;  // given up: frames pass without inspection
+constexpr uint8_t kL7Done = 3;          // classified (TLS: SNI seen); nothing more to parse
 
 bool starts_with_ci(std::string_view s, std::string_view prefix) noexcept {
   if (s.size() < prefix.size()) return false;
@@ -39,6 +42,8 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) noexcept {
 struct Classifier::ReqSlot {
   RequestRecord rec;
   BodyStream body;
+  GrpcModelDecoder grpc;
+  bool grpc_open = false;
   uint64_t scanned = 0;  // body bytes given to the model search
   uint32_t next = kNil;  // next slot of the same connection (creation order), or free list
   uint32_t stream_id = 0;
@@ -57,6 +62,7 @@ struct Classifier::FlowL7 final : RequestEvents {
   bool in_use = false;
   bool swap_applied = false;
   L7Error pending_error = L7Error::none;  // set inside a callback, acted on after feed()
+  uint32_t tls = kNil;                    // index of a ClientHello parser while one is needed
   std::optional<L7Connection> l7;
 
   uint8_t client_side() const noexcept {
@@ -153,11 +159,26 @@ struct Classifier::FlowL7 final : RequestEvents {
       s->body.open(cls->body_db_);
       s->body_open = true;
     }
+    if (!h.end_stream && r.proto == ReqProto::grpc) {
+      s->grpc.reset();
+      s->grpc_open = true;
+    }
   }
   void on_request_body(uint32_t stream, std::span<const uint8_t> b) noexcept override {
     ReqSlot* s = find_req(stream);
     if (s == nullptr) return;
     s->rec.req_bytes += b.size();
+    if (s->grpc_open) {
+      // gRPC: the model is field 1 of each ModelInferRequest; the first one named wins.
+      s->grpc.feed_all(b, [&](const GrpcMessage& m) {
+        if (m.has_model && s->rec.model_source == ModelSource::none) {
+          s->rec.model = m.model;
+          s->rec.model_source = ModelSource::grpc;
+          ++cls->ctr_.models_found;
+        }
+      });
+      if (s->grpc.failed()) s->grpc_open = false;
+    }
     if (s->body_open && s->scanned < cls->cfg_.body_scan_bytes) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(b.size(), cls->cfg_.body_scan_bytes - s->scanned));
       s->body.feed(b.first(n), cls->scratch_);
@@ -170,6 +191,7 @@ struct Classifier::FlowL7 final : RequestEvents {
     s->req_ended = true;
     s->rec.req_end_ns = cls->now_;
     close_body(*s);
+    s->grpc_open = false;
     if (s->resp_ended) finish_req(s);
   }
   void on_response_headers(const ResponseHead& h) noexcept override {
@@ -237,6 +259,11 @@ Classifier::Classifier(const ClassifierConfig& cfg, RequestSink& sink, const Bod
     l7_[i].next_free = l7_free_;
     l7_free_ = i;
   }
+  tls_.reserve(cfg_.max_tls_handshakes);
+  for (uint32_t i = 0; i < cfg_.max_tls_handshakes; ++i) {
+    tls_.push_back(std::make_unique<TlsClientHelloParser>(cfg_.tls_hello_bytes));
+    tls_free_.push_back(cfg_.max_tls_handshakes - 1 - i);
+  }
   req_ = std::make_unique<ReqSlot[]>(cfg_.max_requests);
   for (uint32_t i = cfg_.max_requests; i-- > 0;) {
     req_[i].next = req_free_;
@@ -256,7 +283,8 @@ Classifier::~Classifier() {
 
 uint64_t Classifier::memory_bytes() const noexcept {
   return flows_->memory_bytes() + pool_->memory_bytes() + uint64_t{cfg_.max_l7_conns} * sizeof(FlowL7) +
-         uint64_t{cfg_.max_requests} * sizeof(ReqSlot);
+         uint64_t{cfg_.max_requests} * sizeof(ReqSlot) +
+         uint64_t{cfg_.max_tls_handshakes} * (sizeof(TlsClientHelloParser) + cfg_.tls_hello_bytes);
 }
 
 Classifier::FlowL7* Classifier::l7_alloc(Flow& f, uint8_t c2s_side) noexcept {
@@ -281,6 +309,10 @@ Classifier::FlowL7* Classifier::l7_alloc(Flow& f, uint8_t c2s_side) noexcept {
 
 void Classifier::l7_free(FlowL7& c) noexcept {
   c.drain();
+  if (c.tls != kNil) {
+    tls_free_.push_back(c.tls);
+    c.tls = kNil;
+  }
   c.l7.reset();
   if (c.flow != nullptr) {
     c.flow->l7_index = 0;
@@ -301,7 +333,7 @@ Classifier::ReqSlot* Classifier::req_alloc() noexcept {
   s->scanned = 0;
   s->stream_id = 0;
   s->in_use = true;
-  s->body_open = s->req_ended = s->resp_ended = false;
+  s->body_open = s->req_ended = s->resp_ended = s->grpc_open = false;
   ++req_in_use_;
   return s;
 }
@@ -355,12 +387,12 @@ void Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, 
   }
   if (!tcp) return;
   Flow& f = *lk.flow;
-  if (f.l7_kind == kL7Unclassified) return;
+  if (f.l7_kind == kL7Unclassified || f.l7_kind == kL7Done) return;
 
   std::span<const uint8_t> payload = frame.subspan(p.payload_off, p.payload_len);
   ctr_.tcp_payload_bytes += payload.size();
   FlowL7* c = f.l7_kind == kL7Active ? &l7_[f.l7_index - 1] : nullptr;
-  bool no_ctx = false;
+  bool no_ctx = false, tls_busy = false;
 
   auto deliver = [&](std::span<const uint8_t> bytes) {
     if (no_ctx || bytes.empty()) return;
@@ -372,7 +404,22 @@ void Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, 
       }
     }
     if (c->pending_error != L7Error::none) return;
+    if (c->tls != kNil) {  // TLS: only the client's ClientHello matters
+      if (side == c->client_side()) tls_[c->tls]->feed(bytes);
+      return;
+    }
     c->l7->feed(side == c->c2s_side ? Dir::c2s : Dir::s2c, bytes);
+    if (c->l7->proto() == L7Proto::tls_candidate && side == c->client_side()) {
+      if (tls_free_.empty()) {
+        c->pending_error = L7Error::unknown_protocol;
+        tls_busy = true;
+        return;
+      }
+      c->tls = tls_free_.back();
+      tls_free_.pop_back();
+      tls_[c->tls]->reset();
+      tls_[c->tls]->feed(bytes);
+    }
   };
 
   TcpSegment seg{.flags = p.tcp_flags, .seq = p.seq, .ack = p.ack, .payload = payload};
@@ -384,12 +431,23 @@ void Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, 
   if (no_ctx) return fail_flow(f, nullptr, Unclassified::l7_pool_full);
   if (gap) return fail_flow(f, c, Unclassified::reassembly);
   if (c == nullptr) return;
+  if (tls_busy) return fail_flow(f, c, Unclassified::tls_error);
+  if (c->tls != kNil) {
+    TlsStatus st = tls_[c->tls]->status();
+    if (st == TlsStatus::done) return finish_tls(f, *c);
+    if (st != TlsStatus::need_more) return fail_flow(f, c, Unclassified::tls_error);
+    return;
+  }
   if (c->pending_error != L7Error::none) {
     ++ctr_.l7_errors[static_cast<size_t>(c->pending_error)];
     return fail_flow(f, c, Unclassified::l7_error);
   }
   L7Proto proto = c->l7->proto();
   if (proto == L7Proto::unknown) return fail_flow(f, c, Unclassified::unknown_protocol);
+  // TLS whose first bytes came from the server: the ClientHello was missed.
+  if (proto == L7Proto::tls_candidate && c->l7->client_side() != ClientSide::unknown && c->tls == kNil &&
+      side != c->client_side())
+    return fail_flow(f, c, Unclassified::tls_error);
   if (!c->swap_applied && c->l7->client_side() == ClientSide::swapped) {
     c->swap_applied = true;
     ++ctr_.direction_swaps;
@@ -397,6 +455,38 @@ void Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, 
   }
   // The FIN was reached in order: an HTTP/1 response delimited by the close ends here.
   if (was_open && rs.state() == StreamState::closed) c->l7->finish(side == c->c2s_side ? Dir::c2s : Dir::s2c);
+}
+
+// The ClientHello is all a TLS flow reveals: log it once (SNI as authority)
+// and stop inspecting the flow, which stays classified.
+void Classifier::finish_tls(Flow& f, FlowL7& c) noexcept {
+  const TlsClientHello& h = tls_[c.tls]->hello();
+  RequestRecord r;
+  r.ts_ns = now_;
+  const FlowKey& k = f.key;
+  bool client_lo = c.client_side() == kSideLo;
+  r.src = client_lo ? k.lo_addr : k.hi_addr;
+  r.dst = client_lo ? k.hi_addr : k.lo_addr;
+  r.sport = client_lo ? k.lo_port : k.hi_port;
+  r.dport = client_lo ? k.hi_port : k.lo_port;
+  r.vlan = k.vlan;
+  r.family = k.family;
+  r.proto = ReqProto::tls;
+  r.authority.append(h.sni);
+  r.endpoint = Endpoint::other;
+  r.req_bytes = tls_[c.tls]->consumed();
+  ++ctr_.tls_hellos;
+  ++ctr_.requests_emitted;
+  sink_.emit(r);
+  if (!c.swap_applied && c.l7->client_side() == ClientSide::swapped) {
+    ++ctr_.direction_swaps;
+    flows_->set_client_side(f, c.client_side());
+  }
+  l7_free(c);
+  f.l7_index = 0;
+  f.l7_kind = kL7Done;
+  f.stream[0].release(*pool_);
+  f.stream[1].release(*pool_);
 }
 
 void Classifier::expire(uint64_t now_ns, uint32_t budget) noexcept { flows_->expire(now_ns, budget); }

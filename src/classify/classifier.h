@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "classify/flow_table.h"
 #include "classify/json_model.h"
@@ -29,6 +30,8 @@
 
 namespace aiqos {
 
+class TlsClientHelloParser;
+
 struct ClassifierConfig {
   FlowTableConfig flows;
   ReassemblyConfig reassembly;
@@ -36,6 +39,8 @@ struct ClassifierConfig {
   uint32_t max_l7_conns = 16384;     // flows with L7 state at once
   uint32_t max_requests = 16384;     // requests in flight at once
   uint64_t body_scan_bytes = 1 << 20;  // request body bytes searched for the model
+  uint32_t max_tls_handshakes = 1024;  // ClientHellos being parsed at once
+  uint32_t tls_hello_bytes = 16384;    // largest ClientHello parsed
   int tenant_header = -1;            // index into l7.capture.extra, or -1
 };
 
@@ -52,6 +57,7 @@ class RequestSink {
   X(l7_error, "the HTTP parser gave up (malformed or over a bound)")     \
   X(l7_pool_full, "no free L7 context (max_l7_conns)")                   \
   X(unknown_protocol, "first bytes are neither HTTP nor TLS")            \
+  X(tls_error, "TLS without a parsable ClientHello (or parsers busy)")  \
   X(table_full, "flow table full: packet went on without a flow")
 
 enum class Unclassified : uint8_t {
@@ -72,6 +78,7 @@ struct ClassifierCounters {
   uint64_t request_slots_full = 0;  // request heads seen with no free slot (not logged)
   uint64_t models_found = 0;
   uint64_t direction_swaps = 0;  // L7 said the labeled server was the client
+  uint64_t tls_hellos = 0;       // ClientHellos parsed (SNI logged)
   std::array<uint64_t, kUnclassifiedCount> unclassified{};
   std::array<uint64_t, static_cast<size_t>(L7Error::count_)> l7_errors{};  // by parser reason
 };
@@ -121,6 +128,9 @@ class Classifier {
   std::unique_ptr<FlowL7[]> l7_;
   uint32_t l7_free_ = UINT32_MAX;
   uint32_t l7_in_use_ = 0;
+  void finish_tls(Flow& f, FlowL7& c) noexcept;
+  std::vector<std::unique_ptr<TlsClientHelloParser>> tls_;
+  std::vector<uint32_t> tls_free_;
   std::unique_ptr<ReqSlot[]> req_;
   uint32_t req_free_ = UINT32_MAX;
   uint32_t req_in_use_ = 0;
