@@ -1,0 +1,328 @@
+#!/usr/bin/python3
+"""Writes the benchmark traffic mixes, reproducibly (fixed seed, fixed times).
+
+usage: gen_mixes.py OUTDIR [--quick]
+
+  llm.pcap         AI-inference traffic: every real capture in tests/pcap/cases (h2c, HTTP/1.1,
+                   gRPC ModelInfer, KServe REST, TLS ClientHello, VLAN h2c) replayed as many
+                   distinct connections (client address rewritten), plus synthetic HTTP/1.1
+                   /v1/chat/completions requests with chat JSON bodies (2-12 KB) and long
+                   streaming SSE responses (one token chunk a segment), flows interleaved.
+  background.pcap  bulk TCP (iperf-like 1448-byte segments, ACK every other), UDP 1200-byte
+                   datagrams, and 64-byte frames (TCP ACKs, small UDP).
+  many_flows.pcap  100000 distinct TCP connections (50000 with --quick), 3 frames each
+                   (SYN, SYN-ACK, ACK).
+  *_N.pcap         the first N frames of a mix, for bounded callgrind replays.
+
+Frames are built as raw bytes (scapy only reads the captures): same seed, same bytes. A file
+is written only when missing; OUTDIR/stamp holds a hash of this script and the captures, and
+a change rewrites everything.
+"""
+import array
+import glob
+import hashlib
+import os
+import random
+import struct
+import sys
+
+SEED = 20240607
+T0 = 1700000000.0
+HERE = os.path.dirname(os.path.abspath(__file__))
+CASES = os.path.join(HERE, "..", "pcap", "cases")
+CLI_MAC = bytes.fromhex("02000a000001")
+SRV_MAC = bytes.fromhex("02000a000002")
+SERVER = bytes([10, 255, 0, 1])
+MODELS = ["meta-llama/Llama-3.1-8B-Instruct", "mistralai/Mistral-7B-Instruct-v0.3",
+          "Qwen/Qwen2.5-72B-Instruct", "gpt-4o-mini", "claude-3-5-sonnet", "llama3.2:3b"]
+WORDS = ("the model returns a streaming answer with tokens about networks queues latency "
+         "packets shaping policy tenant inference batch GPU kernel attention context").split()
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(array.array("H", b))  # native (little-endian) words: result is byte-swapped
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return struct.pack("<H", ~s & 0xFFFF)
+
+
+def ipv4(src, dst, proto, l4, ident=0, vlan=None):
+    hdr = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident & 0xFFFF, 0x4000,
+                                64, proto, 0, src, dst))
+    hdr[10:12] = csum(bytes(hdr))
+    l4 = bytearray(l4)
+    off = 16 if proto == 6 else 6
+    l4[off:off + 2] = b"\0\0"
+    l4[off:off + 2] = csum(src + dst + struct.pack("!BBH", 0, proto, len(l4)) + bytes(l4))
+    eth = SRV_MAC + CLI_MAC
+    eth += (struct.pack("!HH", 0x8100, vlan) if vlan is not None else b"") + b"\x08\x00"
+    return eth + bytes(hdr) + bytes(l4)
+
+
+def tcp(src, dst, sport, dport, seq, ack, flags, payload=b"", vlan=None):
+    l4 = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4,
+                     flags, 65535, 0, 0) + payload
+    return ipv4(src, dst, 6, l4, vlan=vlan)
+
+
+def udp(src, dst, sport, dport, payload):
+    return ipv4(src, dst, 17, struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload)
+
+
+def pad60(f):
+    return f + b"\0" * (60 - len(f)) if len(f) < 60 else f
+
+
+def write_pcap(path, frames):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            fr = pad60(fr)
+            t = T0 + i * 1e-5
+            f.write(struct.pack("<IIII", int(t), int(round((t % 1) * 1e6)) % 1000000, len(fr),
+                                len(fr)))
+            f.write(fr)
+    os.replace(tmp, path)
+
+
+def read_pcap(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack("<I", data[:4])[0]
+    end = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    off, out = 24, []
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(end + "IIII", data[off:off + 16])
+        out.append(data[off + 16:off + 16 + incl])
+        off += 16 + incl
+    return out
+
+
+class TcpConn:
+    """Both directions of one synthetic TCP connection, as frame bytes."""
+
+    def __init__(self, cli, srv, sport, dport, rnd):
+        self.cli, self.srv, self.sport, self.dport = cli, srv, sport, dport
+        self.cseq, self.sseq = rnd.getrandbits(32), rnd.getrandbits(32)
+        self.frames = []
+
+    def handshake(self):
+        c, s = self.cseq, self.sseq
+        self.frames += [tcp(self.cli, self.srv, self.sport, self.dport, c, 0, 0x02),
+                        tcp(self.srv, self.cli, self.dport, self.sport, s, c + 1, 0x12),
+                        tcp(self.cli, self.srv, self.sport, self.dport, c + 1, s + 1, 0x10)]
+        self.cseq, self.sseq = c + 1, s + 1
+
+    def send(self, from_client, data, mss=1448, ack_every=2):
+        n = 0
+        for i in range(0, len(data), mss):
+            seg = data[i:i + mss]
+            if from_client:
+                self.frames.append(tcp(self.cli, self.srv, self.sport, self.dport, self.cseq,
+                                       self.sseq, 0x18, seg))
+                self.cseq += len(seg)
+            else:
+                self.frames.append(tcp(self.srv, self.cli, self.dport, self.sport, self.sseq,
+                                       self.cseq, 0x18, seg))
+                self.sseq += len(seg)
+            n += 1
+            if n % ack_every == 0:
+                self.ack(not from_client)
+        if n % ack_every:
+            self.ack(not from_client)
+
+    def ack(self, from_client):
+        if from_client:
+            self.frames.append(tcp(self.cli, self.srv, self.sport, self.dport, self.cseq,
+                                   self.sseq, 0x10))
+        else:
+            self.frames.append(tcp(self.srv, self.cli, self.dport, self.sport, self.sseq,
+                                   self.cseq, 0x10))
+
+    def close(self):
+        c, s = self.cseq, self.sseq
+        self.frames += [tcp(self.cli, self.srv, self.sport, self.dport, c, s, 0x11),
+                        tcp(self.srv, self.cli, self.dport, self.sport, s, c + 1, 0x11),
+                        tcp(self.cli, self.srv, self.sport, self.dport, c + 1, s + 1, 0x10)]
+
+
+def chat_body(rnd):
+    target = rnd.randint(2000, 12000)
+    msgs, size = [], 0
+    while size < target:
+        text = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(20, 200)))
+        m = '{"role":"%s","content":"%s"}' % (rnd.choice(["user", "assistant"]), text)
+        msgs.append(m)
+        size += len(m)
+    return ('{"messages":[%s],"model":"%s","stream":true,"max_tokens":%d,"temperature":0.7}'
+            % (",".join(msgs), rnd.choice(MODELS), rnd.randint(64, 2048))).encode()
+
+
+def sse_flow(i, rnd):
+    cli = bytes([10, 1, (i >> 8) & 0xFF, i & 0xFF])
+    c = TcpConn(cli, SERVER, 30000 + i, 8000, rnd)
+    c.handshake()
+    body = chat_body(rnd)
+    head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: llm.example\r\n"
+            "Authorization: Bearer sk-bench\r\nContent-Type: application/json\r\n"
+            "Accept: text/event-stream\r\nContent-Length: %d\r\n\r\n" % len(body)).encode()
+    c.send(True, head + body)
+    c.send(False, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                  b"Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n")
+    events = []
+    for k in range(rnd.randint(100, 300)):
+        ev = ('data: {"id":"chatcmpl-%d","object":"chat.completion.chunk","created":1700000000,'
+              '"choices":[{"index":0,"delta":{"content":" %s"}}]}\n\n'
+              % (i, rnd.choice(WORDS))).encode()
+        events.append(b"%x\r\n%s\r\n" % (len(ev), ev))
+    events.append(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+    # One SSE event a segment, as a token streamer writes them; the client ACKs every other.
+    n = 0
+    for ev in events:
+        c.frames.append(tcp(c.srv, c.cli, c.dport, c.sport, c.sseq, c.cseq, 0x18, ev))
+        c.sseq += len(ev)
+        n += 1
+        if n % 2 == 0:
+            c.ack(True)
+    c.close()
+    return c.frames
+
+
+def capture_flows(replicas):
+    """Each real capture, replayed `replicas` times with a new client address each time."""
+    out = []
+    for ci, path in enumerate(sorted(glob.glob(os.path.join(CASES, "*", "in.pcap")))):
+        frames = read_pcap(path)
+        for r in range(replicas):
+            new = bytes([10, 2 + ci, (r >> 8) & 0xFF, r & 0xFF])
+            flows = []
+            client = None
+            for fr in frames:
+                fr = bytearray(fr)
+                l3 = 14
+                et = struct.unpack("!H", fr[12:14])[0]
+                while et in (0x8100, 0x88A8):
+                    et = struct.unpack("!H", fr[l3 + 2:l3 + 4])[0]
+                    l3 += 4
+                if et != 0x0800:
+                    flows.append(bytes(fr))
+                    continue
+                ihl = (fr[l3] & 0xF) * 4
+                src, dst = bytes(fr[l3 + 12:l3 + 16]), bytes(fr[l3 + 16:l3 + 20])
+                if client is None:
+                    client = src
+                if src == client:
+                    fr[l3 + 12:l3 + 16] = new
+                if dst == client:
+                    fr[l3 + 16:l3 + 20] = new
+                fr[l3 + 10:l3 + 12] = b"\0\0"
+                fr[l3 + 10:l3 + 12] = csum(bytes(fr[l3:l3 + ihl]))
+                proto = fr[l3 + 9]
+                tot = struct.unpack("!H", fr[l3 + 2:l3 + 4])[0]
+                l4 = l3 + ihl
+                if proto in (6, 17):
+                    off = l4 + (16 if proto == 6 else 6)
+                    fr[off:off + 2] = b"\0\0"
+                    seg = bytes(fr[l4:l3 + tot])
+                    fr[off:off + 2] = csum(bytes(fr[l3 + 12:l3 + 20]) +
+                                           struct.pack("!BBH", 0, proto, len(seg)) + seg)
+                flows.append(bytes(fr))
+            out.append(flows)
+    return out
+
+
+def interleave(flows, active, rnd):
+    """Round-robin over up to `active` concurrent flows, each flow's own order kept."""
+    pending = list(flows)
+    rnd.shuffle(pending)
+    live, out = [], []
+    while pending or live:
+        while pending and len(live) < active:
+            live.append([pending.pop(), 0])
+        k = rnd.randrange(len(live))
+        f = live[k]
+        out.append(f[0][f[1]])
+        f[1] += 1
+        if f[1] == len(f[0]):
+            live.pop(k)
+    return out
+
+
+def llm_mix(quick):
+    rnd = random.Random(SEED)
+    flows = capture_flows(8 if quick else 24)
+    flows += [sse_flow(i, rnd) for i in range(40 if quick else 100)]
+    return interleave(flows, 64, rnd)
+
+
+def background_mix(quick):
+    rnd = random.Random(SEED + 1)
+    flows = []
+    for i in range(16):  # bulk TCP
+        c = TcpConn(bytes([10, 3, 0, i]), bytes([10, 254, 0, 1]), 40000 + i, 5001, rnd)
+        c.handshake()
+        c.send(True, bytes(rnd.getrandbits(8) for _ in range(1448)) * (400 if quick else 1000))
+        c.close()
+        flows.append(c.frames)
+    for i in range(64):  # UDP 1200-byte datagrams
+        src, dst = bytes([10, 4, 0, i]), bytes([10, 254, 0, 2])
+        pl = bytes(rnd.getrandbits(8) for _ in range(1200))
+        flows.append([udp(src, dst, 50000 + i, 4433, pl) if k % 4 else udp(dst, src, 4433,
+                      50000 + i, pl[:200]) for k in range(60 if quick else 160)])
+    for i in range(256):  # 64-byte frames: small UDP and bare TCP ACKs
+        src, dst = bytes([10, 5, i >> 8, i & 0xFF]), bytes([10, 254, 0, 3])
+        if i % 2:
+            flows.append([udp(src, dst, 20000 + i, 53, b"q" * 18) for _ in range(64)])
+        else:
+            seq = rnd.getrandbits(32)
+            flows.append([tcp(src, dst, 20000 + i, 80, seq, k * 1448, 0x10) for k in range(64)])
+    return interleave(flows, 128, rnd)
+
+
+def many_flows_mix(quick):
+    rnd = random.Random(SEED + 2)
+    n = 50000 if quick else 100000
+    out = []
+    for i in range(n):
+        cli = bytes([10, 6 + (i >> 16), (i >> 8) & 0xFF, i & 0xFF])
+        c = TcpConn(cli, bytes([10, 254, 1, 1]), 1024 + rnd.randrange(60000), 443, rnd)
+        c.handshake()
+        out += c.frames
+    return out
+
+
+MIXES = {"llm": llm_mix, "background": background_mix, "many_flows": many_flows_mix}
+BOUNDED = {"llm": 20000, "background": 20000, "many_flows": 30000}
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    outdir, quick = sys.argv[1], "--quick" in sys.argv[2:]
+    os.makedirs(outdir, exist_ok=True)
+    h = hashlib.sha256(open(__file__, "rb").read() + (b"q" if quick else b"f"))
+    for p in sorted(glob.glob(os.path.join(CASES, "*", "in.pcap"))):
+        h.update(open(p, "rb").read())
+    stamp = os.path.join(outdir, "stamp")
+    if not os.path.exists(stamp) or open(stamp).read() != h.hexdigest():
+        for p in glob.glob(os.path.join(outdir, "*.pcap")):
+            os.remove(p)
+    for name, fn in MIXES.items():
+        path = os.path.join(outdir, name + ".pcap")
+        bounded = os.path.join(outdir, "%s_%d.pcap" % (name, BOUNDED[name]))
+        if os.path.exists(path) and os.path.exists(bounded):
+            continue
+        frames = fn(quick)
+        write_pcap(path, frames)
+        write_pcap(bounded, frames[:BOUNDED[name]])
+        print("%s: %d frames, %d bytes on the wire" % (path, len(frames),
+                                                      sum(max(60, len(f)) for f in frames)))
+    with open(stamp, "w") as f:
+        f.write(h.hexdigest())
+
+
+if __name__ == "__main__":
+    main()
