@@ -1,0 +1,356 @@
+#include "control/metrics.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <exception>
+
+#include "control/ctl_server.h"
+
+namespace aiqos {
+
+const char* otel_operation_name(std::string_view e) noexcept {
+  if (e == "chat_completions" || e == "responses" || e == "anthropic_messages" || e == "ollama_chat")
+    return "chat";
+  if (e == "completions" || e == "ollama_generate" || e == "triton_generate" || e == "tgi_generate")
+    return "text_completion";
+  if (e == "embeddings") return "embeddings";
+  if (e == "kserve_infer" || e == "grpc_model_infer") return "infer";
+  return "other";
+}
+
+std::string prom_escape(std::string_view v) {
+  std::string s;
+  s.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\')
+      s += "\\\\";
+    else if (c == '"')
+      s += "\\\"";
+    else if (c == '\n')
+      s += "\\n";
+    else
+      s += c;
+  }
+  return s;
+}
+
+namespace {
+
+using nlohmann::json;
+
+std::string num(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v)) return "NaN";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+std::string num(uint64_t v) { return std::to_string(v); }
+
+// One metric family: HELP and TYPE, then samples appended by the caller.
+struct Family {
+  std::string text;
+  bool has_samples = false;
+  Family(std::string_view name, std::string_view type, std::string_view help) {
+    text.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    text.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  }
+  void sample(std::string_view name, std::string_view labels, const std::string& value) {
+    text.append(name);
+    if (!labels.empty()) text.append("{").append(labels).append("}");
+    text.append(" ").append(value).append("\n");
+    has_samples = true;
+  }
+};
+
+struct Labels {
+  std::string s;
+  Labels& add(std::string_view k, std::string_view v) {
+    if (!s.empty()) s += ',';
+    s.append(k).append("=\"").append(prom_escape(v)).append("\"");
+    return *this;
+  }
+};
+
+void histogram(Family& f, std::string_view name, const std::string& labels, const Histogram& h) {
+  auto cum = h.cumulative();
+  auto bounds = h.export_bounds();
+  const std::string bucket = std::string(name) + "_bucket";
+  for (size_t i = 0; i < bounds.size(); ++i)
+    f.sample(bucket, labels + (labels.empty() ? "" : ",") + "le=\"" + num(bounds[i]) + "\"", num(cum[i]));
+  f.sample(bucket, labels + (labels.empty() ? "" : ",") + "le=\"+Inf\"", num(h.count()));
+  f.sample(std::string(name) + "_sum", labels, num(h.sum()));
+  f.sample(std::string(name) + "_count", labels, num(h.count()));
+}
+
+uint64_t u64(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+bool has_u64(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_unsigned();
+}
+
+std::string port_label(const json& p) {
+  auto it = p.find("port");
+  if (it != p.end() && it->is_number_unsigned()) return std::to_string(it->get<uint64_t>());
+  if (it != p.end() && it->is_string()) return it->get<std::string>();
+  return "?";
+}
+
+void appliance_metrics(std::string& out, const json& a) {
+  if (!a.is_object()) return;
+  Family rxp("aiqos_port_rx_packets_total", "counter", "Frames received on a port.");
+  Family txp("aiqos_port_tx_packets_total", "counter", "Frames sent on a port.");
+  Family rxb("aiqos_port_rx_bytes_total", "counter", "Bytes received on a port.");
+  Family txb("aiqos_port_tx_bytes_total", "counter", "Bytes sent on a port.");
+  Family drops("aiqos_port_drops_total", "counter",
+               "Frames dropped, by port and reason (dataplane reasons, rx_nombuf and imissed from the PMD).");
+  constexpr size_t kMaxPorts = 64, kMaxReasons = 64;  // cardinality caps on daemon-made labels
+  if (auto ports = a.find("ports"); ports != a.end() && ports->is_array()) {
+    size_t np = 0;
+    for (auto& p : *ports) {
+      if (!p.is_object() || ++np > kMaxPorts) continue;
+      std::string l = Labels().add("port", port_label(p)).s;
+      if (has_u64(p, "rx_packets")) rxp.sample("aiqos_port_rx_packets_total", l, num(u64(p, "rx_packets")));
+      if (has_u64(p, "tx_packets")) txp.sample("aiqos_port_tx_packets_total", l, num(u64(p, "tx_packets")));
+      if (has_u64(p, "rx_bytes")) rxb.sample("aiqos_port_rx_bytes_total", l, num(u64(p, "rx_bytes")));
+      if (has_u64(p, "tx_bytes")) txb.sample("aiqos_port_tx_bytes_total", l, num(u64(p, "tx_bytes")));
+      size_t nr = 0;
+      if (auto d = p.find("drops"); d != p.end() && d->is_object())
+        for (auto& [reason, v] : d->items())
+          if (v.is_number_unsigned() && ++nr <= kMaxReasons)
+            drops.sample("aiqos_port_drops_total", Labels().add("port", port_label(p)).add("reason", reason).s,
+                         num(v.get<uint64_t>()));
+      if (has_u64(p, "no_mbuf"))
+        drops.sample("aiqos_port_drops_total", Labels().add("port", port_label(p)).add("reason", "rx_nombuf").s,
+                     num(u64(p, "no_mbuf")));
+      if (has_u64(p, "imissed"))
+        drops.sample("aiqos_port_drops_total", Labels().add("port", port_label(p)).add("reason", "imissed").s,
+                     num(u64(p, "imissed")));
+    }
+  }
+  for (Family* f : {&rxp, &txp, &rxb, &txb, &drops})
+    if (f->has_samples) out += f->text;
+
+  if (auto ws = a.find("workers"); ws != a.end() && ws->is_array()) {
+    uint64_t flows = 0, reasm = 0, rec_dropped = 0;
+    bool any = false;
+    for (auto& w : *ws) {
+      auto c = w.find("classifier");
+      if (c == w.end() || !c->is_object()) continue;
+      any = true;
+      flows += u64(*c, "flows_active");
+      reasm += u64(*c, "reassembly_bytes_in_use");
+      rec_dropped += u64(*c, "request_records_dropped");
+    }
+    if (any) {
+      Family f("aiqos_flows_active", "gauge", "Flows in the flow tables of all workers.");
+      f.sample("aiqos_flows_active", "", num(flows));
+      Family r("aiqos_reassembly_bytes_in_use", "gauge",
+               "Bytes held for TCP reassembly (out-of-order segments), all workers.");
+      r.sample("aiqos_reassembly_bytes_in_use", "", num(reasm));
+      Family d("aiqos_request_records_dropped_total", "counter",
+               "Finished requests lost because the ring to the control plane was full.");
+      d.sample("aiqos_request_records_dropped_total", "", num(rec_dropped));
+      out += f.text + r.text + d.text;
+    }
+  }
+}
+
+}  // namespace
+
+std::string render_metrics(const StatsAgg& agg, const json& appliance) {
+  Family ttft("gen_ai_server_time_to_first_token_seconds", "histogram",
+              "Time from the end of the request to the first response byte, as seen on the wire.");
+  Family dur("gen_ai_server_request_duration_seconds", "histogram",
+             "Time from the request headers to the end of the response, as seen on the wire.");
+  Family reqs("aiqos_requests_total", "counter",
+              "Finished inference requests by class, model, endpoint and HTTP status class.");
+  Family reqb("aiqos_request_bytes_total", "counter", "Request body bytes.");
+  Family respb("aiqos_response_bytes_total", "counter", "Response body bytes.");
+  agg.for_each_series([&](const SeriesKey& k, const SeriesStats& s) {
+    std::string base = Labels().add("class", k.klass).add("model", k.model).add("endpoint", k.endpoint).s;
+    for (size_t i = 0; i < s.requests.size(); ++i)
+      if (s.requests[i])
+        reqs.sample("aiqos_requests_total", base + "," + Labels().add("status_class", kStatusClassNames[i]).s,
+                    num(s.requests[i]));
+    reqb.sample("aiqos_request_bytes_total", base, num(s.req_bytes));
+    respb.sample("aiqos_response_bytes_total", base, num(s.resp_bytes));
+    std::string gl = Labels()
+                         .add("gen_ai_request_model", k.model)
+                         .add("gen_ai_operation_name", otel_operation_name(k.endpoint))
+                         .add("endpoint", k.endpoint)
+                         .add("class", k.klass)
+                         .s;
+    if (s.ttfb.count()) histogram(ttft, "gen_ai_server_time_to_first_token_seconds", gl, s.ttfb);
+    if (s.duration.count()) histogram(dur, "gen_ai_server_request_duration_seconds", gl, s.duration);
+  });
+  auto ov = agg.overflow();
+  Family over("aiqos_stats_overflow_total", "counter",
+              "Requests counted under the (other) key because a statistics table was full.");
+  over.sample("aiqos_stats_overflow_total", Labels().add("table", "class").s, num(ov.classes));
+  over.sample("aiqos_stats_overflow_total", Labels().add("table", "model").s, num(ov.models));
+  over.sample("aiqos_stats_overflow_total", Labels().add("table", "tenant").s, num(ov.tenants));
+  over.sample("aiqos_stats_overflow_total", Labels().add("table", "series").s, num(ov.series));
+
+  std::string out;
+  for (Family* f : {&ttft, &dur, &reqs, &reqb, &respb})
+    if (f->has_samples) out += f->text;
+  out += over.text;
+  appliance_metrics(out, appliance);
+  return out;
+}
+
+bool parse_listen_address(std::string_view s, std::string& host, uint16_t& port) {
+  size_t colon;
+  if (!s.empty() && s.front() == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
+    host = std::string(s.substr(1, close - 1));
+    colon = close + 1;
+  } else {
+    colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    host = std::string(s.substr(0, colon));
+    if (host.find(':') != std::string::npos) return false;  // bare IPv6 needs brackets
+  }
+  std::string_view p = s.substr(colon + 1);
+  unsigned v = 0;
+  auto r = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (p.empty() || r.ec != std::errc() || r.ptr != p.data() + p.size() || v > 65535) return false;
+  port = static_cast<uint16_t>(v);
+  return true;
+}
+
+MetricsServer::MetricsServer(const StatsAgg& agg, ApplianceFn appliance, MetricsConfig cfg)
+    : agg_(agg), appliance_(std::move(appliance)), cfg_(std::move(cfg)) {}
+
+MetricsServer::~MetricsServer() { stop(); }
+
+namespace {
+
+std::string http(int code, const char* reason, std::string_view ctype, std::string_view body,
+                 bool head_only = false, std::string_view extra = {}) {
+  std::string r = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\n";
+  r += "Content-Type: ";
+  r.append(ctype).append("\r\n");
+  r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  r.append(extra);
+  r += "Connection: close\r\n\r\n";
+  if (!head_only) r.append(body);
+  return r;
+}
+
+}  // namespace
+
+std::string MetricsServer::respond(std::string_view head) {
+  size_t eol = head.find_first_of("\r\n");
+  std::string_view line = head.substr(0, eol);
+  size_t sp1 = line.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || line.substr(sp2 + 1).substr(0, 5) != "HTTP/")
+    return http(400, "Bad Request", "text/plain", "bad request\n");
+  std::string_view method = line.substr(0, sp1);
+  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path != "/metrics") return http(404, "Not Found", "text/plain", "only /metrics is served here\n");
+  if (method != "GET" && method != "HEAD")
+    return http(405, "Method Not Allowed", "text/plain", "GET only\n", false, "Allow: GET, HEAD\r\n");
+  json a;
+  if (appliance_) {
+    try {
+      a = appliance_();
+    } catch (const std::exception&) {
+      a = nullptr;  // request metrics are still worth serving
+    }
+  }
+  return http(200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_metrics(agg_, a),
+              method == "HEAD");
+}
+
+bool MetricsServer::start(std::string& error) {
+  std::string host;
+  uint16_t port = 0;
+  if (!parse_listen_address(cfg_.listen, host, port)) {
+    error = "bad metrics address '" + cfg_.listen + "' (want HOST:PORT or [IPV6]:PORT)";
+    return false;
+  }
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  bool loopback = false;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+    loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+    loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+  } else {
+    error = "bad metrics address '" + cfg_.listen + "': '" + host + "' is not an IP address";
+    return false;
+  }
+  if (!loopback && !cfg_.allow_remote) {
+    error = "refusing to serve metrics on " + cfg_.listen +
+            ": not a loopback address (metrics name models and tenants; allow it explicitly)";
+    return false;
+  }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 16) != 0) {
+    error = "cannot listen on " + cfg_.listen + ": " + std::strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+  port_ = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                           : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  server_ = std::make_unique<StreamServer>(
+      StreamServerConfig{.max_conns = cfg_.max_conns,
+                         .max_request = 8192,
+                         .read_timeout_ms = cfg_.timeout_ms,
+                         .write_timeout_ms = cfg_.timeout_ms},
+      [](std::string_view buf) {
+        size_t e = buf.find("\r\n\r\n");
+        if (e != std::string_view::npos) return e + 4;
+        e = buf.find("\n\n");
+        return e == std::string_view::npos ? e : e + 2;
+      },
+      [this](std::string_view req, RequestStatus st) -> std::string {
+        switch (st) {
+          case RequestStatus::complete: return respond(req);
+          case RequestStatus::too_large:
+            return http(431, "Request Header Fields Too Large", "text/plain", "request too large\n");
+          case RequestStatus::timeout: return http(408, "Request Timeout", "text/plain", "timeout\n");
+        }
+        return {};
+      });
+  return server_->start(fd, error);
+}
+
+void MetricsServer::stop() {
+  if (server_) server_->stop();
+}
+
+}  // namespace aiqos
