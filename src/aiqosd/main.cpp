@@ -13,19 +13,25 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "control/options.h"
-#include "control/request_log.h"
-#include "dataplane/dataplane.h"
+#include "aiqosd/appliance.h"
+#include "control/ctl_server.h"
+#include "dataplane/xdp_steer.h"  // xdp steering (deployment)
 
 namespace {
 
-volatile std::sig_atomic_t g_signal = 0;  // signal handler: wo, control loop: ro
+volatile std::sig_atomic_t g_signal = 0;  // signal handler: wo, control loop: ro (SIGINT/SIGTERM)
+volatile std::sig_atomic_t g_hup = 0;     // SIGHUP: reload the policy
+volatile std::sig_atomic_t g_usr1 = 0;    // SIGUSR1: reopen the request log (rotation)
 
 void on_signal(int sig) { g_signal = sig; }
+void on_hup(int) { g_hup = 1; }
+void on_usr1(int) { g_usr1 = 1; }
 
 void install_signals() {
   struct sigaction sa{};
@@ -33,6 +39,10 @@ void install_signals() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = on_hup;
+  sigaction(SIGHUP, &sa, nullptr);
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, nullptr);
 }
 
 // An empty capture for the unused RX side of offline mode's output port.
@@ -90,6 +100,15 @@ int run(int argc, char** argv) {
   std::vector<char*> eal_args;
   for (auto& s : eal_store) eal_args.push_back(s.data());
 
+  // A bad policy refuses to start, before anything else is set up.
+  auto appliance = std::make_unique<aiqos::Appliance>(opts);
+  aiqos::Appliance& app = *appliance;
+  if (std::string errors; !app.load_policy(errors)) {
+    std::cerr << errors << "\naiqosd: policy rejected, not starting\n";
+    if (!empty_pcap.empty()) unlink(empty_pcap.c_str());
+    return 2;
+  }
+
   if (rte_eal_init(static_cast<int>(eal_args.size()), eal_args.data()) < 0) {
     std::cerr << "aiqosd: EAL initialisation failed: " << rte_strerror(rte_errno) << '\n';
     if (!empty_pcap.empty()) unlink(empty_pcap.c_str());
@@ -99,19 +118,19 @@ int run(int argc, char** argv) {
 
   int rc = 0;
   {
-    aiqos::Dataplane dp;
-    aiqos::RequestLog reqlog;
-    if (!opts.request_log.empty()) {
-      if (!reqlog.open(opts.request_log)) {
-        spdlog::error("cannot open request log {}: {}", opts.request_log, std::strerror(errno));
-        rc = 1;
-      }
-    }
-    const std::string default_class = "default";
-    dp.set_request_consumer([&](const aiqos::RequestRecord& r) { reqlog.write(r, default_class); });
+    aiqos::XdpSteer xdp;  // xdp steering: declared first so it outlives the ports it watches
+    aiqos::Dataplane& dp = app.dataplane();
+    aiqos::CtlServerConfig ccfg;
+    ccfg.path = opts.ctl_socket;
+    aiqos::CtlServer ctl(app, ccfg);
     try {
-      if (rc == 0) dp.init(opts);
-      if (rc == 0) dp.start();
+      if (rc == 0) xdp.prepare(opts);    // xdp steering: detach a stale aiqos_steer
+      if (rc == 0) app.init();
+      if (rc == 0) xdp.configure(opts);  // xdp steering: fill the maps of the PMD-loaded program
+      if (rc == 0) app.start();
+      if (rc == 0 && !opts.ctl_socket.empty()) {
+        if (std::string err; !ctl.start(err)) spdlog::warn("control socket: {} (aiqosctl will not reach this daemon)", err);
+      }
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       rc = 1;
@@ -123,7 +142,15 @@ int run(int argc, char** argv) {
       uint64_t last_rx = 0;
       while (g_signal == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        if (dp.drain_requests() > 0) reqlog.flush();
+        app.poll();
+        if (g_hup) {
+          g_hup = 0;
+          app.reload("");
+        }
+        if (g_usr1) {
+          g_usr1 = 0;
+          app.reopen_log();
+        }
         auto now = clock::now();
         if (opts.stats_interval_s > 0 &&
             std::chrono::duration<double>(now - last_print).count() >= opts.stats_interval_s) {
@@ -142,10 +169,11 @@ int run(int argc, char** argv) {
         }
       }
       if (g_signal != 0) spdlog::info("signal {}: stopping", static_cast<int>(g_signal));
-      dp.stop();
-      reqlog.flush();
+      ctl.stop();
+      app.stop();
     }
-    dp.close();
+    app.close();
+    xdp.detach();  // xdp steering: log its counters, leave no aiqos_steer attached
     if (rc == 0) {
       std::cout << dp.stats_table();
       std::cout << "mbufs in use at exit: " << dp.mbufs_in_use() << std::endl;
@@ -159,6 +187,7 @@ int run(int argc, char** argv) {
       }
     }
   }
+  appliance.reset();  // frees DPDK memory: before the EAL goes away
   rte_eal_cleanup();
   if (!empty_pcap.empty()) unlink(empty_pcap.c_str());
   return rc;

@@ -44,6 +44,10 @@ struct Classifier::ReqSlot {
   BodyStream body;
   GrpcModelDecoder grpc;
   bool grpc_open = false;
+  bool class_pending = false;  // a rule testing the model came first: decide again when it is known
+  // Captured header values, kept for a second classification once the model is known.
+  std::array<BoundedString<64>, kMaxExtraHeaders> extra;
+  uint8_t n_extra = 0;
   uint64_t scanned = 0;  // body bytes given to the model search
   uint32_t next = kNil;  // next slot of the same connection (creation order), or free list
   uint32_t stream_id = 0;
@@ -103,6 +107,7 @@ struct Classifier::FlowL7 final : RequestEvents {
     unlink(s);
     cls->emit(*this, *s);
     cls->req_free(s);
+    if (head != kNil) cls->update_flow_class(*this);
   }
   void close_body(ReqSlot& s) noexcept {
     if (!s.body_open) return;
@@ -114,6 +119,7 @@ struct Classifier::FlowL7 final : RequestEvents {
       s.rec.model_source = ModelSource::body;
       ++cls->ctr_.models_found;
     }
+    if (s.class_pending) cls->classify_request(*this, s, true);
   }
 
   // --- RequestEvents ---
@@ -149,6 +155,11 @@ struct Classifier::FlowL7 final : RequestEvents {
       ++cls->ctr_.models_found;
     }
     if (cls->cfg_.tenant_header >= 0) r.tenant.append(h.extra[static_cast<size_t>(cls->cfg_.tenant_header)]);
+    s->n_extra = static_cast<uint8_t>(std::min(cls->cfg_.l7.capture.extra.size(), kMaxExtraHeaders));
+    for (size_t i = 0; i < s->n_extra; ++i) {
+      s->extra[i].clear();
+      s->extra[i].append(h.extra[i]);
+    }
     if (tail == kNil) {
       head = tail = static_cast<uint32_t>(s - cls->req_.get());
     } else {
@@ -163,6 +174,7 @@ struct Classifier::FlowL7 final : RequestEvents {
       s->grpc.reset();
       s->grpc_open = true;
     }
+    cls->classify_request(*this, *s, h.end_stream);
   }
   void on_request_body(uint32_t stream, std::span<const uint8_t> b) noexcept override {
     ReqSlot* s = find_req(stream);
@@ -175,6 +187,7 @@ struct Classifier::FlowL7 final : RequestEvents {
           s->rec.model = m.model;
           s->rec.model_source = ModelSource::grpc;
           ++cls->ctr_.models_found;
+          if (s->class_pending) cls->classify_request(*this, *s, true);
         }
       });
       if (s->grpc.failed()) s->grpc_open = false;
@@ -192,6 +205,7 @@ struct Classifier::FlowL7 final : RequestEvents {
     s->rec.req_end_ns = cls->now_;
     close_body(*s);
     s->grpc_open = false;
+    if (s->class_pending) cls->classify_request(*this, *s, true);
     if (s->resp_ended) finish_req(s);
   }
   void on_response_headers(const ResponseHead& h) noexcept override {
@@ -333,7 +347,8 @@ Classifier::ReqSlot* Classifier::req_alloc() noexcept {
   s->scanned = 0;
   s->stream_id = 0;
   s->in_use = true;
-  s->body_open = s->req_ended = s->resp_ended = s->grpc_open = false;
+  s->body_open = s->req_ended = s->resp_ended = s->grpc_open = s->class_pending = false;
+  s->n_extra = 0;
   ++req_in_use_;
   return s;
 }
@@ -354,6 +369,80 @@ void Classifier::emit(FlowL7&, ReqSlot& s) noexcept {
   sink_.emit(s.rec);
 }
 
+void Classifier::set_class_name(RequestRecord& r) const noexcept {
+  r.class_name.clear();
+  if (resolver_ == nullptr) {
+    r.class_name.append("default");
+    return;
+  }
+  r.class_name.append(resolver_->class_name_of(r.class_id));
+}
+
+// Classifies one request with what is known of it now. `final`: the model
+// will not become any better known (body over, or none).
+void Classifier::classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept {
+  RequestRecord& r = s.rec;
+  if (resolver_ == nullptr) {
+    s.class_pending = false;
+    set_class_name(r);
+    return;
+  }
+  std::array<std::string_view, kMaxExtraHeaders> extra{};
+  for (size_t i = 0; i < s.n_extra; ++i) extra[i] = s.extra[i].view();
+  RequestFacts f;
+  f.proto = r.proto;
+  f.endpoint = r.endpoint;
+  f.method = r.method.view();
+  f.path = r.path.view();
+  f.authority = r.authority.view();
+  f.model = r.model.view();
+  f.model_known = final || r.model_source != ModelSource::none;
+  f.extra = {extra.data(), s.n_extra};
+  f.vlan = r.vlan;
+  f.family = r.family;
+  f.src = r.src.data();
+  f.dst = r.dst.data();
+  if (r.tenant.empty()) resolver_->tenant(f, r.tenant);
+  f.tenant = r.tenant.view();
+  bool pending = false;
+  r.class_id = resolver_->classify(f, worker_, &pending);
+  s.class_pending = pending && !final;
+  set_class_name(r);
+  update_flow_class(c);
+}
+
+// A connection carrying requests of several classes is charged to the most
+// urgent class among its open requests (lowest priority number; the earliest
+// request on a tie). With none open it keeps the last class it had.
+void Classifier::update_flow_class(FlowL7& c) noexcept {
+  if (c.flow == nullptr || c.head == kNil || resolver_ == nullptr) return;
+  uint16_t best = req_[c.head].rec.class_id;
+  uint8_t best_prio = resolver_->priority(best);
+  for (uint32_t i = req_[c.head].next; i != kNil; i = req_[i].next) {
+    uint8_t p = resolver_->priority(req_[i].rec.class_id);
+    if (p < best_prio) {
+      best_prio = p;
+      best = req_[i].rec.class_id;
+    }
+  }
+  c.flow->class_id = best;
+  c.flow->policy_gen = policy_gen_;
+}
+
+// The flow's class under the policy in force: a flow first seen (or last
+// classified) under another policy starts again from the L3 rules.
+uint16_t Classifier::flow_class(Flow& f) noexcept {
+  if (resolver_ == nullptr) return 0;
+  if (f.policy_gen != policy_gen_) {
+    const FlowKey& k = f.key;
+    bool client_lo = f.client_side == kSideLo;
+    f.class_id = resolver_->classify_flow(k.vlan, k.family, client_lo ? k.lo_addr.data() : k.hi_addr.data(),
+                                          client_lo ? k.hi_addr.data() : k.lo_addr.data());
+    f.policy_gen = policy_gen_;
+  }
+  return f.class_id;
+}
+
 void Classifier::fail_flow(Flow& f, FlowL7* c, Unclassified why) noexcept {
   ++ctr_.unclassified[static_cast<size_t>(why)];
   if (c != nullptr) l7_free(*c);
@@ -371,24 +460,37 @@ void Classifier::on_flow_release(void* ctx, Flow& f, FlowRelease) noexcept {
   f.l7_kind = kL7None;
 }
 
-void Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept {
+PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept {
   ++ctr_.packets;
   now_ = now_ns;
+  PacketClass pc;
+  pc.class_id = resolver_ ? resolver_->default_class() : 0;
   FlowKey key;
   bool swapped;
-  if (!make_flow_key(p, key, swapped)) return;
+  if (!make_flow_key(p, key, swapped)) {
+    // Non-IP, fragments and undecodable frames: the L3 rules where there is
+    // an IP header, else the default class.
+    if (resolver_ && p.l3 != L3Kind::none)
+      pc.class_id = resolver_->classify_flow(p.vlan_id(), p.l3 == L3Kind::ipv4 ? 4 : 6, p.src.data(), p.dst.data());
+    return pc;
+  }
   const uint8_t side = side_of(swapped);
   const bool tcp = p.l4proto == 6;
   FlowLookup lk = flows_->lookup_or_create(key, side, tcp ? p.tcp_flags : 0,
                                            static_cast<uint32_t>(frame.size()), now_ns);
   if (lk.flow == nullptr) {
     ++ctr_.unclassified[static_cast<size_t>(Unclassified::table_full)];
-    return;
+    if (resolver_) pc.class_id = resolver_->classify_flow(key.vlan, key.family, p.src.data(), p.dst.data());
+    return pc;
   }
-  if (!tcp) return;
   Flow& f = *lk.flow;
-  if (f.l7_kind == kL7Unclassified || f.l7_kind == kL7Done) return;
+  pc.from_client = lk.from_client;
+  if (tcp && f.l7_kind != kL7Unclassified && f.l7_kind != kL7Done) on_tcp(f, side, p, frame);
+  pc.class_id = flow_class(f);
+  return pc;
+}
 
+void Classifier::on_tcp(Flow& f, uint8_t side, const PacketInfo& p, std::span<const uint8_t> frame) noexcept {
   std::span<const uint8_t> payload = frame.subspan(p.payload_off, p.payload_len);
   ctr_.tcp_payload_bytes += payload.size();
   FlowL7* c = f.l7_kind == kL7Active ? &l7_[f.l7_index - 1] : nullptr;
@@ -475,6 +577,23 @@ void Classifier::finish_tls(Flow& f, FlowL7& c) noexcept {
   r.authority.append(h.sni);
   r.endpoint = Endpoint::other;
   r.req_bytes = tls_[c.tls]->consumed();
+  if (resolver_ != nullptr) {
+    RequestFacts facts;
+    facts.proto = ReqProto::tls;
+    facts.sni = h.sni;
+    facts.authority = h.sni;
+    facts.model_known = true;
+    facts.vlan = r.vlan;
+    facts.family = r.family;
+    facts.src = r.src.data();
+    facts.dst = r.dst.data();
+    resolver_->tenant(facts, r.tenant);
+    facts.tenant = r.tenant.view();
+    r.class_id = resolver_->classify(facts, worker_, nullptr);
+    f.class_id = r.class_id;
+    f.policy_gen = policy_gen_;
+  }
+  set_class_name(r);
   ++ctr_.tls_hellos;
   ++ctr_.requests_emitted;
   sink_.emit(r);

@@ -21,6 +21,7 @@
 #include <span>
 #include <vector>
 
+#include "classify/class_resolver.h"
 #include "classify/flow_table.h"
 #include "classify/json_model.h"
 #include "classify/l7_detect.h"
@@ -42,6 +43,12 @@ struct ClassifierConfig {
   uint32_t max_tls_handshakes = 1024;  // ClientHellos being parsed at once
   uint32_t tls_hello_bytes = 16384;    // largest ClientHello parsed
   int tenant_header = -1;            // index into l7.capture.extra, or -1
+};
+
+// What the QoS stages need to know of one frame.
+struct PacketClass {
+  uint16_t class_id = 0;
+  bool from_client = true;  // direction, when the frame belongs to a TCP/UDP flow
 };
 
 // Receives finished requests. Called on the worker; must not block.
@@ -90,9 +97,19 @@ class Classifier {
   Classifier(const Classifier&) = delete;
   Classifier& operator=(const Classifier&) = delete;
 
+  // The policy in force (RCU: the caller guarantees it outlives its use until
+  // the next call), its generation, and this classifier's worker index.
+  // Flows classified under another generation are reclassified lazily.
+  void set_policy(const ClassResolver* r, uint32_t generation, uint16_t worker) noexcept {
+    resolver_ = r;
+    policy_gen_ = generation;
+    worker_ = worker;
+  }
+
   // One decoded frame. `now_ns` is the frame's time (capture time offline,
   // wall clock live); it stamps request records and drives timeouts.
-  void on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept;
+  // Returns the class the frame is charged to.
+  PacketClass on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept;
   // Expires idle flows, looking at no more than `budget` flows.
   void expire(uint64_t now_ns, uint32_t budget = 64) noexcept;
   // Ends every flow: open requests are emitted as incomplete (offline end, shutdown).
@@ -134,7 +151,16 @@ class Classifier {
   std::unique_ptr<ReqSlot[]> req_;
   uint32_t req_free_ = UINT32_MAX;
   uint32_t req_in_use_ = 0;
+  void on_tcp(Flow& f, uint8_t side, const PacketInfo& p, std::span<const uint8_t> frame) noexcept;
+  void classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept;
+  void update_flow_class(FlowL7& c) noexcept;
+  uint16_t flow_class(Flow& f) noexcept;
+  void set_class_name(RequestRecord& r) const noexcept;
+
   uint64_t now_ = 0;
+  const ClassResolver* resolver_ = nullptr;
+  uint32_t policy_gen_ = 0;
+  uint16_t worker_ = 0;
   ClassifierCounters ctr_;
 };
 

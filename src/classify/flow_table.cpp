@@ -81,6 +81,8 @@ void FlowTable::reset_flow(Flow& f) noexcept {
   f.pkts = {};
   f.l7_index = 0;
   f.l7_kind = 0;
+  f.class_id = 0;
+  f.policy_gen = 0;
   f.tcp = 0;
   f.client_side = kSideLo;
   f.client_source = ClientSource::first_packet;

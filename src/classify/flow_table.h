@@ -73,6 +73,10 @@ struct Flow {
   // calls the release hook before a flow goes away.
   uint32_t l7_index = 0;
   uint8_t l7_kind = 0;  // 0: none
+  // QoS: the class the flow's frames are charged to, under policy generation
+  // `policy_gen`. Owned by the classifier; zeroed on create/reuse.
+  uint16_t class_id = 0;
+  uint32_t policy_gen = 0;
   // Lifecycle. Written by the table.
   uint8_t tcp = 0;  // flowtcp:: bits
   uint8_t client_side = kSideLo;

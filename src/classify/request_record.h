@@ -37,6 +37,7 @@ struct RequestRecord {
   ModelName model;
   BoundedString<64> tenant;
   uint16_t class_id = 0;
+  BoundedString<32> class_name;  // as named by the policy in force when it was classified
   uint16_t status = 0;      // HTTP status; 0 if no response was seen
   int16_t grpc_status = -1;
   bool reset = false;       // ended by RST_STREAM

@@ -1,6 +1,10 @@
 #include "control/options.h"
 
+#include "control/policy.h"
+
+#include <arpa/inet.h>  // xdp steering: inet_pton
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <ostream>
 #include <unistd.h>
 
@@ -38,6 +42,7 @@ const char* dispatch_mode_name(DispatchMode m) noexcept {
 ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
                            std::ostream& err) {
   std::string dispatch = "auto";
+  std::string egress_rate;
   po::options_description desc(kUsageHead);
   // clang-format off
   desc.add_options()
@@ -78,8 +83,62 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     ("capture-header", po::value(&o.capture_headers)->composing(),
        "report this request header's value (repeatable; lowercase name)")
     ("tenant-header", po::value(&o.tenant_header),
-       "request header whose value names the tenant");
+       "request header whose value names the tenant")
+    ("policy", po::value(&o.policy),
+       "policy file (YAML, see docs/policy.md); without it every frame is in one unlimited class")
+    ("egress-rate", po::value(&egress_rate),
+       "shape each egress port to RATE (e.g. 100Mbit) with strict priority between classes")
+    ("ctl-socket", po::value(&o.ctl_socket)->default_value(o.ctl_socket),
+       "Unix socket for aiqosctl (mode 0660); 'none' for no socket (the default offline)")
+    ("queue-frames", po::value(&o.queue_frames)->default_value(o.queue_frames),
+       "shaper queue length per class and egress port, in frames (power of two)");
   // clang-format on
+
+  // --- block: xdp steering (deployment) ---
+  // Comma-separated and repeatable; parsed in notifiers so a typo fails before EAL starts.
+  auto each_item = [](const std::vector<std::string>& args, auto&& fn) {
+    for (const auto& a : args) {
+      size_t b = 0;
+      while (b <= a.size()) {
+        size_t e = a.find(',', b);
+        if (e == std::string::npos) e = a.size();
+        if (e > b) fn(a.substr(b, e - b));
+        b = e + 1;
+      }
+    }
+  };
+  auto number = [](const std::string& s, unsigned lo, unsigned hi, const char* what) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || v < lo || v > hi)
+      throw po::error(std::string(what) + " '" + s + "' is not a number from " + std::to_string(lo) +
+                      " to " + std::to_string(hi));
+    return static_cast<uint16_t>(v);
+  };
+  using Strings = std::vector<std::string>;
+  desc.add_options()
+    ("xdp-steer-ports", po::value<Strings>()->composing()->notifier([&](const Strings& v) {
+       each_item(v, [&](const std::string& s) { o.xdp_steer_ports.push_back(number(s, 1, 65535, "--xdp-steer-ports")); });
+     }), "net_af_xdp ports with xdp_prog=aiqos_steer.bpf.o: TCP ports (source or destination) "
+         "whose frames go to aiqosd, e.g. 8080,443; everything not steered goes to the kernel")
+    ("xdp-steer-vlans", po::value<Strings>()->composing()->notifier([&](const Strings& v) {
+       each_item(v, [&](const std::string& s) { o.xdp_steer_vlans.push_back(number(s, 1, 4094, "--xdp-steer-vlans")); });
+     }), "VLAN IDs (outer or inner tag) whose frames go to aiqosd, e.g. 100,200")
+    ("xdp-steer-prefixes", po::value<Strings>()->composing()->notifier([&](const Strings& v) {
+       each_item(v, [&](const std::string& s) {
+         Options::IpPrefix p;
+         size_t slash = s.find('/');
+         std::string addr = s.substr(0, slash);
+         p.v6 = addr.find(':') != std::string::npos;
+         unsigned max = p.v6 ? 128 : 32;
+         p.len = static_cast<uint8_t>(slash == std::string::npos ? max : number(s.substr(slash + 1), 0, max, "prefix length"));
+         if (inet_pton(p.v6 ? AF_INET6 : AF_INET, addr.c_str(), p.addr) != 1)
+           throw po::error("--xdp-steer-prefixes: '" + s + "' is not an IPv4 or IPv6 address[/length]");
+         o.xdp_steer_prefixes.push_back(p);
+       });
+     }), "IPv4/IPv6 prefixes (source or destination) whose frames go to aiqosd, "
+         "e.g. 198.18.0.0/24,fd00:198:18::/64");
+  // --- end block: xdp steering ---
 
   po::variables_map vm;
   try {
@@ -104,6 +163,19 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     return ParseOutcome::error;
   }
   o.promiscuous = vm.count("no-promisc") == 0;
+  if (o.ctl_socket == "none" || (!o.pcap_in.empty() && vm["ctl-socket"].defaulted())) o.ctl_socket.clear();
+  if (!egress_rate.empty()) {
+    auto r = parse_rate(egress_rate);
+    if (!r || *r == 0) {
+      err << "aiqosd: --egress-rate: expected a rate like 100Mbit, got '" << egress_rate << "'\n";
+      return ParseOutcome::error;
+    }
+    o.egress_rate_bps = *r;
+  }
+  if (o.queue_frames == 0 || (o.queue_frames & (o.queue_frames - 1)) != 0) {
+    err << "aiqosd: --queue-frames must be a power of two\n";
+    return ParseOutcome::error;
+  }
   if (o.burst == 0 || o.burst > 256) {
     err << "aiqosd: --burst must be between 1 and 256\n";
     return ParseOutcome::error;

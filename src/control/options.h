@@ -38,6 +38,24 @@ struct Options {
   uint32_t reassembly_flow_bytes = 256 << 10;  // out-of-order buffer of one direction
   std::vector<std::string> capture_headers;  // extra request headers reported
   std::string tenant_header;            // a captured header naming the tenant
+  // --- block: xdp steering (deployment) ---
+  // What the aiqos_steer XDP program on net_af_xdp ports hands to aiqosd; every other frame
+  // goes to the kernel stack. All empty: nothing is steered (src/dataplane/xdp_steer.h).
+  struct IpPrefix {
+    bool v6 = false;
+    uint8_t len = 0;            // prefix length in bits
+    uint8_t addr[16] = {};      // network byte order; IPv4 in the first 4 bytes
+  };
+  std::vector<uint16_t> xdp_steer_ports;     // TCP source or destination port
+  std::vector<uint16_t> xdp_steer_vlans;     // VLAN ID (outer or inner tag)
+  std::vector<IpPrefix> xdp_steer_prefixes;  // IPv4/IPv6 source or destination
+  // --- end block: xdp steering ---
+  // Policy and QoS
+  std::string policy;                   // YAML policy file; empty: one unlimited class
+  uint64_t egress_rate_bps = 0;         // shape every egress port to this rate; 0: no shaping
+  uint16_t queue_frames = 256;          // shaper queue per class and egress port (power of two)
+  // Control
+  std::string ctl_socket = "/run/aiqos/aiqosd.sock";  // empty: no control socket
 };
 
 enum class ParseOutcome { run, help, error };

@@ -9,6 +9,7 @@
 #include <rte_mbuf_dyn.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstring>
 #include <ctime>
@@ -63,9 +64,11 @@ Dataplane::~Dataplane() {
     wc->~WorkerCtx();
     rte_free(wc);
   }
+  rte_free(sh_.qsv);
 }
 
-static ClassifierConfig classifier_config(const Options& o) {
+static ClassifierConfig classifier_config(const Options& o, const std::vector<std::string>& extra_capture,
+                                          std::vector<std::string>& capture_out) {
   ClassifierConfig c;
   c.flows.max_flows = o.flows;
   c.reassembly.pool_bytes = o.reassembly_bytes;
@@ -74,12 +77,17 @@ static ClassifierConfig classifier_config(const Options& o) {
   c.max_requests = o.requests;
   for (const auto& h : o.capture_headers)
     if (!c.l7.capture.extra.add(h)) fail("--capture-header " + h + ": not a lowercase header name, or too many headers");
+  for (const auto& h : extra_capture)
+    if (c.l7.capture.extra.find(h) < 0 && !c.l7.capture.extra.add(h))
+      fail("policy capture header " + h + ": not a lowercase header name, or more than " +
+           std::to_string(kMaxExtraHeaders) + " headers");
   if (!o.tenant_header.empty()) {
     int i = c.l7.capture.extra.find(o.tenant_header);
     if (i < 0 && !c.l7.capture.extra.add(o.tenant_header))
       fail("--tenant-header " + o.tenant_header + ": not a lowercase header name, or too many headers");
     c.tenant_header = c.l7.capture.extra.find(o.tenant_header);
   }
+  for (size_t i = 0; i < c.l7.capture.extra.size(); ++i) capture_out.emplace_back(c.l7.capture.extra.name(i));
   return c;
 }
 
@@ -169,7 +177,7 @@ void Dataplane::setup_port(PortPlan& p, const Options& opts) {
                p.rss ? "RSS with a symmetric key" : (sh_.nb_workers > 1 ? "software dispatch" : "single worker"));
 }
 
-void Dataplane::init(const Options& opts) {
+void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_capture) {
   unsigned nw = rte_lcore_count() - 1;
   if (nw == 0) fail("no worker lcore: give EAL at least two lcores (e.g. -l 0,1); the main lcore runs control only");
   if (nw > kMaxWorkers) fail("too many worker lcores");
@@ -206,7 +214,7 @@ void Dataplane::init(const Options& opts) {
   }
 
   // Classification: a classifier per worker and a ring of finished requests.
-  ClassifierConfig ccfg = classifier_config(opts);
+  ClassifierConfig ccfg = classifier_config(opts, extra_capture, capture_);
   req_pool_ = rte_mempool_create("aiqos_requests", 8191u * sh_.nb_workers, sizeof(RequestRecord), 64, 0, nullptr,
                                  nullptr, nullptr, nullptr, static_cast<int>(rte_socket_id()), 0);
   if (req_pool_ == nullptr) fail("request record pool: " + errstr(rte_errno));
@@ -226,6 +234,28 @@ void Dataplane::init(const Options& opts) {
     wc.wall0_ns = wall0;
     wc.tsc0 = tsc0;
     wc.ns_per_tsc = 1e9 / static_cast<double>(rte_get_tsc_hz());
+  }
+  // RCU for policy snapshots: one reader thread id per worker.
+  size_t qsz = rte_rcu_qsbr_get_memsize(sh_.nb_workers);
+  sh_.qsv = static_cast<rte_rcu_qsbr*>(rte_zmalloc("aiqos_rcu", qsz, RTE_CACHE_LINE_SIZE));
+  if (sh_.qsv == nullptr || rte_rcu_qsbr_init(sh_.qsv, sh_.nb_workers) != 0) fail("RCU state: out of memory");
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) rte_rcu_qsbr_thread_register(sh_.qsv, w);
+
+  // Shapers: with --egress-rate, every worker shapes its share of each port.
+  if (opts.egress_rate_bps != 0) {
+    uint64_t share = std::max<uint64_t>(opts.egress_rate_bps / sh_.nb_workers, 8);
+    for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+      for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+        auto shp = std::make_unique<Shaper>();
+        std::string err;
+        std::string name = "aiqos_shaper_w" + std::to_string(w) + "_p" + std::to_string(p);
+        if (!shp->init(name, share, opts.queue_frames, rte_eth_dev_socket_id(p), err)) fail(err);
+        sh_.workers[w]->shaper[p] = shp.get();
+        shapers_.push_back(std::move(shp));
+      }
+    }
+    spdlog::info("shaping every egress port to {} bit/s ({} bit/s per worker), {} frames per class queue",
+                 opts.egress_rate_bps, share, opts.queue_frames);
   }
   spdlog::info("classifier: {} flows, {} L7 connections, {} requests in flight, {} MiB per worker", opts.flows,
                opts.l7_conns, opts.requests, sh_.workers[0]->cls->memory_bytes() >> 20);
@@ -258,6 +288,28 @@ void Dataplane::init(const Options& opts) {
   if (need > opts.mbufs)
     spdlog::warn("{} mbufs may be too few for {} descriptors and per-worker buffers; raise --mbufs", opts.mbufs,
                  need);
+}
+
+void Dataplane::publish(std::unique_ptr<PolicySnapshot> snap) {
+  sh_.policy.store(snap.get(), std::memory_order_release);
+  // Every online worker passes a quiescent point once per poll loop, so this
+  // returns within a loop of each; workers not started yet hold nothing.
+  if (started_) rte_rcu_qsbr_synchronize(sh_.qsv, RTE_QSBR_THRID_INVALID);
+  current_ = std::move(snap);  // frees the previous snapshot
+}
+
+Dataplane::ClassTotals Dataplane::class_totals(uint16_t c) const {
+  ClassTotals t;
+  if (c >= kMaxQosClasses) return t;
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    const ClassCounters& k = sh_.workers[w]->cls_ctr[c];
+    t.frames += k.frames.get();
+    t.bytes += k.bytes.get();
+    t.policed += k.policed.get();
+    t.remarked += k.remarked.get();
+    t.demoted += k.demoted.get();
+  }
+  return t;
 }
 
 void Dataplane::start() {
@@ -323,6 +375,10 @@ void Dataplane::close() {
     rte_eth_dev_stop(p);
     rte_eth_dev_close(p);
   }
+  // Frames still queued in shapers go back to the pool with them.
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w)
+    for (auto& sp : sh_.workers[w]->shaper) sp = nullptr;
+  shapers_.clear();
   closed_ = true;
 }
 

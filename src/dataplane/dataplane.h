@@ -4,6 +4,7 @@
 
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include <atomic>
@@ -15,6 +16,7 @@
 
 #include "classify/classifier.h"
 #include "control/options.h"
+#include "dataplane/qos.h"
 #include "dataplane/request_ring.h"
 #include "dataplane/stats.h"
 
@@ -65,6 +67,12 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
   uint64_t wall0_ns = 0, tsc0 = 0;
   double ns_per_tsc = 0;
   bool offline_clock = false;  // frames carried timestamps: expiry follows them
+  // QoS: the snapshot this worker last saw (worker: rw), its meters, per-class
+  // counters (worker: wo, ctlplane: ro) and a shaper per egress port (or none).
+  const PolicySnapshot* snap = nullptr;
+  WorkerQos qos;
+  ClassCounters cls_ctr[kMaxQosClasses];
+  Shaper* shaper[kMaxPorts] = {};
   TxBuffer tx[kMaxPorts];
 };
 
@@ -77,6 +85,10 @@ struct Shared {
   uint16_t burst = 32;
   PortPlan ports[kMaxPorts];
   WorkerCtx* workers[kMaxWorkers] = {};
+  // The policy in force (RCU): ctlplane publishes, workers read and report
+  // quiescence once per loop; the old snapshot is freed after all have.
+  std::atomic<const PolicySnapshot*> policy{nullptr};  // dataplane: ro, ctlplane: wo
+  rte_rcu_qsbr* qsv = nullptr;
 };
 
 class Dataplane {
@@ -88,7 +100,14 @@ class Dataplane {
 
   // Configures ports, pools and rings; throws std::runtime_error with a
   // message for the operator on failure (control path only).
-  void init(const Options& opts);
+  // `extra_capture`: request headers the policy needs captured (besides --capture-header).
+  void init(const Options& opts, const std::vector<std::string>& extra_capture = {});
+  // Publishes a policy snapshot (before or after start) and returns once no
+  // worker can still be using the previous one, which is then freed.
+  void publish(std::unique_ptr<PolicySnapshot> snap);
+  const PolicySnapshot* policy() const noexcept { return current_.get(); }
+  // The request headers every classifier captures (fixed at init).
+  const std::vector<std::string>& capture_headers() const noexcept { return capture_; }
   void start();  // launches workers on every worker lcore
   // Asks workers to stop and waits (returns within a burst). Request records
   // the workers emit while finishing go to the consumer, as do all others.
@@ -107,6 +126,11 @@ class Dataplane {
   PortTotals port_totals(uint16_t p) const;
   uint64_t total_rx() const;
   uint64_t mbufs_in_use() const;
+  // Per-class totals over workers: frames, bytes, policed, remarked, demoted.
+  struct ClassTotals {
+    uint64_t frames = 0, bytes = 0, policed = 0, remarked = 0, demoted = 0;
+  };
+  ClassTotals class_totals(uint16_t class_id) const;
   std::string stats_line() const;   // one line for --stats-interval
   std::string stats_table() const;  // multi-line report printed at exit
   std::string stats_json() const;
@@ -116,6 +140,9 @@ class Dataplane {
   void setup_port(PortPlan& p, const Options& opts);
 
   RequestConsumer consumer_;
+  std::unique_ptr<PolicySnapshot> current_;
+  std::vector<std::string> capture_;
+  std::vector<std::unique_ptr<Shaper>> shapers_;
   rte_mempool* req_pool_ = nullptr;
   Shared sh_;
   std::vector<rte_mempool*> pools_;  // one per socket in use

@@ -14,7 +14,9 @@ struct MbufMeta {
   uint64_t hash;    // symmetric flow hash
   uint64_t rx_tsc;  // TSC when received
   uint16_t in_port;
-  uint16_t worker;  // the worker that ran the pipeline on this frame
+  uint16_t worker;    // the worker that ran the pipeline on this frame
+  uint16_t class_id;  // QoS class, set by the classify stage
+  bool from_client;   // direction within its flow
 };
 
 inline constexpr uint16_t kMbufPrivSize = RTE_ALIGN_CEIL(sizeof(MbufMeta), RTE_MBUF_PRIV_ALIGN);

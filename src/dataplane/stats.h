@@ -30,7 +30,9 @@ class Counter {
   X(tx_full, "the peer port's TX queue refused the frame")                      \
   X(dispatch_full, "the software dispatch ring to the owning worker was full")  \
   X(tx_ring_full, "the ring to the worker owning the peer's TX queue was full") \
-  X(no_peer, "the port has no peer port (odd port count)")
+  X(no_peer, "the port has no peer port (odd port count)")                     \
+  X(policed, "over its class rate, and the class's exceed action is drop")      \
+  X(queue_full, "the egress shaper's queue for the frame's class was full")
 
 enum class DropReason : uint8_t {
 #define X(name, desc) name,

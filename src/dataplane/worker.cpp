@@ -46,17 +46,55 @@ void flush(WorkerCtx& w, uint16_t port) noexcept {
 // Later stages (classification, QoS, tagging) run before this one.
 void forward(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
   const Shared& sh = *w.sh;
+  // Frames for shaped ports are queued in the shaper by traffic class.
+  rte_mbuf* shq[kMaxPorts][kMaxBurst];
+  uint8_t shtc[kMaxPorts][kMaxBurst];
+  uint16_t nsh[kMaxPorts] = {};
+  bool shaped = false;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
-    const PortPlan& in = sh.ports[meta(m)->in_port];
+    const MbufMeta* md = meta(m);
+    const PortPlan& in = sh.ports[md->in_port];
     if (!in.has_peer) {
       drop(w, in.id, DropReason::no_peer, &m, 1);
+      continue;
+    }
+    if (w.shaper[in.peer] != nullptr) {
+      uint16_t k = nsh[in.peer]++;
+      shq[in.peer][k] = m;
+      shtc[in.peer][k] = (w.snap && md->class_id < w.snap->classes.size()) ? w.snap->classes[md->class_id].tc : 7;
+      shaped = true;
       continue;
     }
     TxBuffer& b = w.tx[in.peer];
     b.pkts[b.n++] = m;
     if (b.n == sh.burst) flush(w, in.peer);
   }
+  if (!shaped) return;
+  for (uint16_t p = 0; p < sh.nb_ports; ++p) {
+    if (nsh[p] == 0) continue;
+    uint32_t ok = w.shaper[p]->enqueue(shq[p], nsh[p], shtc[p]);
+    // rte_sched has freed the frames it refused.
+    if (ok < nsh[p]) w.ctr.port[p].drops[static_cast<size_t>(DropReason::queue_full)].add(nsh[p] - ok);
+  }
+}
+
+// Frames the shapers release now go to their TX buffers.
+bool drain_shapers(WorkerCtx& w) noexcept {
+  const Shared& sh = *w.sh;
+  bool any = false;
+  for (uint16_t p = 0; p < sh.nb_ports; ++p) {
+    Shaper* s = w.shaper[p];
+    if (s == nullptr) continue;
+    TxBuffer& b = w.tx[p];
+    if (b.n != 0) flush(w, p);
+    uint32_t k = s->dequeue(b.pkts, sh.burst);
+    if (k == 0) continue;
+    any = true;
+    b.n = static_cast<uint16_t>(k);
+    flush(w, p);
+  }
+  return any;
 }
 
 uint64_t wall_ns(const WorkerCtx& w, uint64_t tsc) noexcept {
@@ -81,12 +119,28 @@ void classify(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
       w.offline_clock = true;
     }
     std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
-    w.cls->on_packet(md->pkt, frame, t);
+    PacketClass pc = w.cls->on_packet(md->pkt, frame, t);
+    md->class_id = pc.class_id;
+    md->from_client = pc.from_client;
   }
 }
 
-void process(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
+// The QoS stage: policing and marking per class (frames may be dropped and
+// the burst compacted).
+uint16_t police(WorkerCtx& w, rte_mbuf** pkts, uint16_t n, uint64_t tsc) noexcept {
+  if (w.snap == nullptr) return n;
+  const Shared& sh = *w.sh;
+  uint16_t egress[kMaxBurst];
+  for (uint16_t i = 0; i < n; ++i) {
+    const PortPlan& in = sh.ports[meta(pkts[i])->in_port];
+    egress[i] = in.has_peer ? in.peer : in.id;
+  }
+  return w.qos.apply(pkts, n, tsc, w.cls_ctr, w.ctr, egress);
+}
+
+void process(WorkerCtx& w, rte_mbuf** pkts, uint16_t n) noexcept {
   classify(w, pkts, n);
+  n = police(w, pkts, n, rte_rdtsc());
   forward(w, pkts, n);
 }
 
@@ -124,9 +178,16 @@ int worker_main(void* arg) {
   const uint16_t burst = sh.burst;
   rte_mbuf* pkts[kMaxBurst];
 
+  rte_rcu_qsbr_thread_online(sh.qsv, w.id);
   while (!sh.stop.load(std::memory_order_relaxed)) {
     w.ctr.loops.add();
     bool busy = false;
+    // A new policy snapshot: classify and police with it from now on.
+    if (const PolicySnapshot* snap = sh.policy.load(std::memory_order_acquire); snap != w.snap) {
+      w.snap = snap;
+      w.cls->set_policy(snap ? snap->engine.get() : nullptr, snap ? snap->generation : 0, w.id);
+      w.qos.reconfigure(snap);
+    }
     const uint64_t now = rte_rdtsc();
     for (uint16_t i = 0; i < w.nb_rxq; ++i) {
       const auto& q = w.rxq[i];
@@ -165,8 +226,10 @@ int worker_main(void* arg) {
         drop(w, p, DropReason::tx_full, pkts + sent, static_cast<uint16_t>(n - sent));
       }
     }
+    if (drain_shapers(w)) busy = true;
     for (uint16_t p = 0; p < sh.nb_ports; ++p) flush(w, p);
     if (busy) w.ctr.busy_loops.add();
+    rte_rcu_qsbr_quiescent(sh.qsv, w.id);
     // A bounded step of flow expiry (O(1) per expired flow). Offline, the
     // clock is the capture's: 0 means "the latest frame time seen".
     w.cls->expire(w.offline_clock ? 0 : wall_ns(w, now), 32);
@@ -177,6 +240,7 @@ int worker_main(void* arg) {
   for (uint16_t p = 0; p < sh.nb_ports; ++p) flush(w, p);
   // Requests still open are logged as incomplete; the control plane drains.
   w.cls->flush();
+  rte_rcu_qsbr_thread_offline(sh.qsv, w.id);
   w.done.store(true, std::memory_order_release);
   return 0;
 }

@@ -1,0 +1,260 @@
+#include "aiqosd/appliance.h"
+
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+
+#include "control/policy_engine.h"
+#include "control/policy_yaml.h"
+
+namespace aiqos {
+namespace {
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  std::time_t s = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json class_json(const ClassCfg& c, const std::vector<ClassCfg>& all) {
+  nlohmann::json j = {{"name", c.name},
+                      {"priority", c.priority},
+                      {"rate_bps", c.rate_bps},
+                      {"burst_bytes", c.burst_bytes},
+                      {"exceed", exceed_action_name(c.exceed)}};
+  j["vlan"] = c.vlan ? nlohmann::json(*c.vlan) : nlohmann::json(nullptr);
+  j["pcp"] = c.pcp ? nlohmann::json(*c.pcp) : nlohmann::json(nullptr);
+  j["dscp"] = c.dscp ? nlohmann::json(*c.dscp) : nlohmann::json(nullptr);
+  j["exceed_dscp"] = c.exceed_dscp ? nlohmann::json(*c.exceed_dscp) : nlohmann::json(nullptr);
+  j["exceed_pcp"] = c.exceed_pcp ? nlohmann::json(*c.exceed_pcp) : nlohmann::json(nullptr);
+  j["demote_to"] = c.demote_to && *c.demote_to < all.size() ? nlohmann::json(all[*c.demote_to].name)
+                                                          : nlohmann::json(nullptr);
+  j["requests_per_second"] = c.requests_per_second ? nlohmann::json(*c.requests_per_second) : nlohmann::json(nullptr);
+  return j;
+}
+
+}  // namespace
+
+Appliance::Appliance(Options opts) : opts_(std::move(opts)) {}
+
+bool Appliance::load_policy(std::string& errors) {
+  if (opts_.policy.empty()) {
+    pending_ = PolicyEngine::builtin_default();
+    return true;
+  }
+  LoadResult r = load_policy_file(opts_.policy);
+  if (!r.ok()) {
+    errors = r.format_errors();
+    return false;
+  }
+  pending_ = std::move(*r.policy);
+  policy_file_ = opts_.policy;
+  // The policy's limits size the classifier when a policy is given.
+  const Limits& l = pending_.limits;
+  opts_.flows = static_cast<uint32_t>(l.flows);
+  opts_.reassembly_bytes = l.reassembly_bytes_total;
+  opts_.reassembly_flow_bytes = static_cast<uint32_t>(l.reassembly_bytes_per_flow);
+  return true;
+}
+
+void Appliance::init() {
+  if (!opts_.request_log.empty() && !log_.open(opts_.request_log))
+    throw std::runtime_error("cannot open request log " + opts_.request_log);
+  dp_.set_request_consumer([this](const RequestRecord& r) {
+    std::string_view cls = r.class_name.view();
+    log_.write(r, std::string(cls));
+    agg_.add(r, cls);
+  });
+  dp_.init(opts_, pending_.capture.headers);
+  std::lock_guard lk(mu_);
+  CtlResult r = publish_locked(std::move(pending_), policy_file_);
+  if (!r.ok) throw std::runtime_error(r.error);
+}
+
+void Appliance::poll() {
+  if (dp_.drain_requests() > 0) log_.flush();
+}
+
+void Appliance::stop() {
+  dp_.stop();
+  log_.flush();
+}
+
+void Appliance::reopen_log() {
+  if (log_.is_open() && !log_.reopen()) spdlog::error("cannot reopen request log {}", opts_.request_log);
+}
+
+CtlResult Appliance::publish_locked(Policy p, const std::string& file) {
+  std::vector<PolicyError> errs;
+  auto engine = PolicyEngine::compile(std::move(p), dp_.capture_headers(), dp_.nb_workers(), file, errs);
+  if (!engine) {
+    std::string msg;
+    for (const auto& e : errs) msg += e.format() + "\n";
+    if (!msg.empty()) msg.pop_back();
+    return CtlResult::failure(msg);
+  }
+  std::string err;
+  auto snap = PolicySnapshot::build(std::move(engine), dp_.nb_workers(), generation_ + 1, err);
+  if (!snap) return CtlResult::failure(err);
+  ++generation_;
+  dp_.publish(std::move(snap));
+  policy_file_ = file;
+  loaded_at_ = std::chrono::system_clock::now();
+  spdlog::info("policy generation {} in force ({} classes, {} rules){}", generation_,
+               dp_.policy()->engine->policy().classes.size(), dp_.policy()->engine->policy().rules.size(),
+               file.empty() ? " (built-in)" : " from " + file);
+  return CtlResult::success({{"generation", generation_}, {"file", file}});
+}
+
+CtlResult Appliance::reload(const std::string& file_in) {
+  std::lock_guard lk(mu_);
+  std::string file = file_in.empty() ? policy_file_ : file_in;
+  if (file.empty()) return CtlResult::failure("no policy file in force: name one (aiqosctl policy reload FILE)");
+  LoadResult r = load_policy_file(file);
+  if (!r.ok()) {
+    ++reloads_failed_;
+    spdlog::error("policy reload rejected, the running policy stays:\n{}", r.format_errors());
+    return CtlResult::failure(r.format_errors());
+  }
+  CtlResult res = publish_locked(std::move(*r.policy), file);
+  if (res.ok) {
+    ++reloads_ok_;
+  } else {
+    ++reloads_failed_;
+    spdlog::error("policy reload rejected, the running policy stays:\n{}", res.error);
+  }
+  return res;
+}
+
+CtlResult Appliance::status() {
+  std::lock_guard lk(mu_);
+  nlohmann::json ports = nlohmann::json::array();
+  uint64_t rx = 0, tx = 0, drops = 0;
+  for (uint16_t p = 0; p < dp_.nb_ports(); ++p) {
+    PortTotals t = dp_.port_totals(p);
+    ports.push_back({{"port", p},
+                     {"name", dp_.port(p).name},
+                     {"rx_packets", t.rx_packets},
+                     {"tx_packets", t.tx_packets},
+                     {"drops", t.drops_total()}});
+    rx += t.rx_packets;
+    tx += t.tx_packets;
+    drops += t.drops_total();
+  }
+  double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return CtlResult::success({{"version", "0.1.0"},
+                             {"uptime_s", up},
+                             {"workers", dp_.nb_workers()},
+                             {"ports", ports},
+                             {"policy",
+                              {{"file", policy_file_},
+                               {"generation", generation_},
+                               {"loaded_at", iso_time(loaded_at_)},
+                               {"reloads_ok", reloads_ok_},
+                               {"reloads_failed", reloads_failed_}}},
+                             {"frames", {{"rx", rx}, {"tx", tx}, {"drops", drops}}},
+                             {"requests", agg_.total_requests()}});
+}
+
+CtlResult Appliance::policy_show() {
+  std::lock_guard lk(mu_);
+  const Policy& p = dp_.policy()->engine->policy();
+  nlohmann::json cls = nlohmann::json::array();
+  for (const auto& c : p.classes) cls.push_back(class_json(c, p.classes));
+  nlohmann::json rules = nlohmann::json::array();
+  for (const auto& r : p.rules)
+    rules.push_back({{"name", r.name}, {"class", p.classes[r.class_index].name}, {"line", r.line}});
+  return CtlResult::success({{"file", policy_file_},
+                             {"generation", generation_},
+                             {"default_class", p.classes[p.default_class].name},
+                             {"classes", cls},
+                             {"rules", rules},
+                             {"capture_headers", dp_.capture_headers()}});
+}
+
+CtlResult Appliance::policy_reload(const std::string& file) { return reload(file); }
+
+nlohmann::json Appliance::classes_json() {
+  const Policy& p = dp_.policy()->engine->policy();
+  nlohmann::json out = nlohmann::json::array();
+  auto by_class = agg_.snapshot(StatsDim::klass);
+  for (uint16_t i = 0; i < p.classes.size(); ++i) {
+    nlohmann::json j = class_json(p.classes[i], p.classes);
+    Dataplane::ClassTotals t = dp_.class_totals(i);
+    j["frames"] = t.frames;
+    j["bytes"] = t.bytes;
+    j["policed"] = t.policed;
+    j["remarked"] = t.remarked;
+    j["demoted"] = t.demoted;
+    uint64_t reqs = 0;
+    for (const auto& k : by_class["keys"])
+      if (k["key"] == p.classes[i].name) reqs = k["requests"].get<uint64_t>();
+    j["requests"] = reqs;
+    out.push_back(j);
+  }
+  return out;
+}
+
+CtlResult Appliance::classes() {
+  std::lock_guard lk(mu_);
+  return CtlResult::success(classes_json());
+}
+
+CtlResult Appliance::class_set(const std::string& name, std::optional<uint64_t> rate_bps,
+                               std::optional<uint64_t> burst_bytes) {
+  std::lock_guard lk(mu_);
+  Policy p = dp_.policy()->engine->policy();
+  auto idx = p.class_index(name);
+  if (!idx) {
+    std::string names;
+    for (const auto& c : p.classes) names += (names.empty() ? "" : ", ") + c.name;
+    return CtlResult::failure("no class named '" + name + "' (classes: " + names + ")");
+  }
+  ClassCfg& c = p.classes[*idx];
+  if (rate_bps) c.rate_bps = *rate_bps;
+  if (burst_bytes) c.burst_bytes = *burst_bytes;
+  if (c.rate_bps != 0 && c.burst_bytes == 0) c.burst_bytes = std::max<uint64_t>(c.rate_bps / 800, kMinBurstBytes);
+  if (c.rate_bps != 0 && c.burst_bytes < 1514)
+    return CtlResult::failure("burst must be at least 1514 bytes (one full frame)");
+  CtlResult r = publish_locked(std::move(p), policy_file_);
+  if (!r.ok) return r;
+  return CtlResult::success(class_json(dp_.policy()->engine->policy().classes[*idx],
+                                       dp_.policy()->engine->policy().classes));
+}
+
+CtlResult Appliance::flows(const FlowQuery&) {
+  return CtlResult::failure("flows: not available yet (flow tables are private to workers)");
+}
+
+CtlResult Appliance::stats(const std::string& by) {
+  std::lock_guard lk(mu_);
+  if (by == "port" || by == "worker") {
+    nlohmann::json j = nlohmann::json::parse(dp_.stats_json());
+    return CtlResult::success({{"by", by}, {"keys", by == "port" ? j["ports"] : j["workers"]}});
+  }
+  auto s = agg_.snapshot(by);
+  if (!s) return CtlResult::failure("stats --by " + by + ": expected class, model, endpoint, tenant, port or worker");
+  if (by == "class") {
+    // Frames and bytes as the dataplane charged them, beside the request statistics.
+    nlohmann::json cls = classes_json();
+    for (auto& k : (*s)["keys"])
+      for (const auto& c : cls)
+        if (c["name"] == k["key"]) {
+          k["frames"] = c["frames"];
+          k["bytes"] = c["bytes"];
+          k["policed"] = c["policed"];
+        }
+  }
+  return CtlResult::success(*s);
+}
+
+CtlResult Appliance::stats_reset() {
+  std::lock_guard lk(mu_);
+  agg_.reset();
+  return CtlResult::success({{"reset", true}});
+}
+
+}  // namespace aiqos

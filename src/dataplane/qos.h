@@ -1,0 +1,94 @@
+// Per-class QoS on the fast path: policing with rte_meter (srTCM, colour
+// blind), exceed actions, DSCP and VLAN marking, and strict-priority shaping
+// of each egress port with rte_sched.
+//
+// The control plane builds a PolicySnapshot (classifier rules + per-class
+// meter profiles, already split across workers) and publishes it with RCU;
+// each worker keeps its own meter state and re-arms it when the snapshot
+// changes. Nothing here allocates or locks per frame.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_meter.h>
+#include <rte_sched.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/policy_engine.h"
+#include "dataplane/stats.h"
+
+namespace aiqos {
+
+inline constexpr uint16_t kMaxQosClasses = 256;
+
+// One class as the fast path applies it. Control path: wo at build; workers: ro.
+struct QosClass {
+  bool metered = false;
+  rte_meter_srtcm_profile profile{};  // this worker's share of rate and burst
+  ExceedAction exceed = ExceedAction::drop;
+  int16_t exceed_dscp = -1, exceed_pcp = -1;
+  uint16_t demote_to = 0;
+  int32_t vlan = -1;  // egress VLAN ID, -1: keep tags as they are
+  int16_t pcp = -1;
+  int16_t dscp = -1;
+  uint8_t tc = 7;  // rte_sched traffic class (strict priority, 0 first)
+};
+
+// What workers read through one RCU-protected pointer.
+struct PolicySnapshot {
+  uint32_t generation = 0;
+  std::unique_ptr<PolicyEngine> engine;
+  std::vector<QosClass> classes;
+
+  // Builds the fast-path view of `engine` for `workers` workers; empty string
+  // on success, else what is wrong.
+  static std::unique_ptr<PolicySnapshot> build(std::unique_ptr<PolicyEngine> engine, uint16_t workers,
+                                               uint32_t generation, std::string& error);
+};
+
+// Counters of one class on one worker (worker: wo, control plane: ro).
+struct alignas(RTE_CACHE_LINE_SIZE) ClassCounters {
+  Counter frames, bytes;  // charged to the class (after demotion)
+  Counter policed;        // dropped by the exceed action
+  Counter remarked;       // re-marked by the exceed action
+  Counter demoted;        // moved to demote_to by the exceed action
+};
+
+class WorkerQos {
+ public:
+  // Worker side, when a new snapshot is seen: arm a meter per metered class.
+  void reconfigure(const PolicySnapshot* s) noexcept;
+  // Polices and marks a burst in place. Frames the policy drops are freed and
+  // counted on their egress port; the kept ones are compacted to the front.
+  // Returns how many are kept. Each frame's class comes from its MbufMeta.
+  uint16_t apply(rte_mbuf** pkts, uint16_t n, uint64_t tsc, ClassCounters* cc, WorkerCounters& ctr,
+                 const uint16_t* egress_port) noexcept;
+
+ private:
+  const PolicySnapshot* snap_ = nullptr;
+  rte_meter_srtcm meters_[kMaxQosClasses];
+};
+
+// Strict-priority shaper of one egress port, owned by one worker.
+class Shaper {
+ public:
+  Shaper() = default;
+  ~Shaper();
+  Shaper(const Shaper&) = delete;
+  Shaper& operator=(const Shaper&) = delete;
+  // rate_bps: this worker's share of the port; queue_frames: per traffic class.
+  bool init(const std::string& name, uint64_t rate_bps, uint16_t queue_frames, int socket, std::string& error);
+  bool active() const noexcept { return port_ != nullptr; }
+  // Queues frames (each tagged with its class's traffic class); returns how
+  // many were accepted. rte_sched frees the refused ones.
+  uint32_t enqueue(rte_mbuf** pkts, uint32_t n, const uint8_t* tcs) noexcept;
+  // Frames whose time has come, in strict priority order.
+  uint32_t dequeue(rte_mbuf** pkts, uint32_t n) noexcept;
+
+ private:
+  rte_sched_port* port_ = nullptr;
+};
+
+}  // namespace aiqos

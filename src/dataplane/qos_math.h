@@ -1,0 +1,81 @@
+// The arithmetic of policing and shaping, kept apart from DPDK so that it is
+// unit-tested on its own.
+//
+// How a class rate holds for the whole appliance with W workers: each worker
+// polices its own share, rate / W, with burst / W (but never less than one
+// full frame, or a maximum-size frame could never conform). Flows are spread
+// over workers by a symmetric hash, so with many flows each worker carries
+// about 1/W of a class; a class concentrated on few flows (one download) gets
+// less than its rate when W > 1. Documented in docs/qos.md.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace aiqos {
+
+inline constexpr uint64_t kMaxFrameBytes = 1522;  // with one VLAN tag
+
+struct MeterShare {
+  uint64_t cir_bytes_per_s = 0;  // 0: unlimited (no meter)
+  uint64_t cbs_bytes = 0;
+};
+
+constexpr MeterShare meter_share(uint64_t rate_bps, uint64_t burst_bytes, uint16_t workers) noexcept {
+  if (rate_bps == 0 || workers == 0) return {};
+  MeterShare s;
+  s.cir_bytes_per_s = std::max<uint64_t>(rate_bps / 8 / workers, 1);
+  s.cbs_bytes = std::max<uint64_t>(burst_bytes / workers, kMaxFrameBytes);
+  return s;
+}
+
+// rte_sched parameters of one worker's share of an egress port shaped to
+// `rate_bps` (wire rate: rte_sched adds the 24 bytes of preamble, SFD, FCS
+// and inter-frame gap per frame).
+struct ShaperShare {
+  uint64_t port_bytes_per_s = 0;
+  uint64_t tb_size = 0;        // token bucket of the subport/pipe, bytes
+  uint64_t tc_period_ms = 10;  // TC credit refresh period
+  uint32_t frame_overhead = 24;
+};
+
+constexpr ShaperShare shaper_share(uint64_t rate_bps, uint16_t workers) noexcept {
+  if (rate_bps == 0 || workers == 0) return {};
+  ShaperShare s;
+  s.port_bytes_per_s = std::max<uint64_t>(rate_bps / 8 / workers, 1);
+  // Enough credit for 10 ms at the rate, never less than a few frames.
+  s.tb_size = std::max<uint64_t>(s.port_bytes_per_s / 100, 4 * kMaxFrameBytes);
+  return s;
+}
+
+// Class priority 0 (highest) .. 7 maps to rte_sched traffic class 0..7, which
+// rte_sched serves in strict priority order.
+constexpr uint8_t traffic_class_of(uint8_t priority) noexcept { return priority > 7 ? 7 : priority; }
+
+// A token bucket counted in requests (requests per second) or LLM tokens
+// (per minute): refill by elapsed time, take if available. Pure, no clock.
+struct CountBucket {
+  double tokens = 0;
+  double capacity = 0;
+  double per_ns = 0;  // refill per nanosecond
+  uint64_t last_ns = 0;
+
+  static constexpr CountBucket make(double per_second, double burst) noexcept {
+    CountBucket b;
+    b.capacity = burst;
+    b.tokens = burst;
+    b.per_ns = per_second / 1e9;
+    return b;
+  }
+  constexpr bool take(double n, uint64_t now_ns) noexcept {
+    if (now_ns > last_ns) {
+      tokens = std::min(capacity, tokens + static_cast<double>(now_ns - last_ns) * per_ns);
+      last_ns = now_ns;
+    }
+    if (tokens < n) return false;
+    tokens -= n;
+    return true;
+  }
+};
+
+}  // namespace aiqos
