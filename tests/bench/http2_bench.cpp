@@ -21,6 +21,7 @@ template <size_t N>
 void run(benchmark::State& st, const CaptureSegment (&segs)[N]) {
   Count c;
   uint64_t bytes = 0;
+  size_t hpack_peak = 0;
   for (auto _ : st) {
     Http2Connection h(Http2Config{}, c);
     for (const auto& s : segs) {
@@ -28,8 +29,10 @@ void run(benchmark::State& st, const CaptureSegment (&segs)[N]) {
       bytes += s.len;
     }
     benchmark::DoNotOptimize(h.failed());
+    hpack_peak = h.stats().hpack_mem_peak[0] + h.stats().hpack_mem_peak[1];
   }
   st.SetBytesProcessed(int64_t(bytes));
+  st.counters["hpack_peak_B"] = double(hpack_peak);  // both inflaters, per connection
   st.counters["header_blocks/s"] = benchmark::Counter(double(c.heads), benchmark::Counter::kIsRate);
 }
 
