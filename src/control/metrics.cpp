@@ -90,19 +90,25 @@ void histogram(Family& f, std::string_view name, const std::string& labels, cons
   f.sample(std::string(name) + "_count", labels, num(h.count()));
 }
 
+// Counters from the callback: any non-negative integer (nlohmann keeps
+// literals built from `int` signed).
+bool is_count(const json& v) {
+  return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+}
+
 uint64_t u64(const json& j, const char* key) {
   auto it = j.find(key);
-  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+  return it != j.end() && is_count(*it) ? it->get<uint64_t>() : 0;
 }
 
 bool has_u64(const json& j, const char* key) {
   auto it = j.find(key);
-  return it != j.end() && it->is_number_unsigned();
+  return it != j.end() && is_count(*it);
 }
 
 std::string port_label(const json& p) {
   auto it = p.find("port");
-  if (it != p.end() && it->is_number_unsigned()) return std::to_string(it->get<uint64_t>());
+  if (it != p.end() && is_count(*it)) return std::to_string(it->get<uint64_t>());
   if (it != p.end() && it->is_string()) return it->get<std::string>();
   return "?";
 }
@@ -128,7 +134,7 @@ void appliance_metrics(std::string& out, const json& a) {
       size_t nr = 0;
       if (auto d = p.find("drops"); d != p.end() && d->is_object())
         for (auto& [reason, v] : d->items())
-          if (v.is_number_unsigned() && ++nr <= kMaxReasons)
+          if (is_count(v) && ++nr <= kMaxReasons)
             drops.sample("aiqos_port_drops_total", Labels().add("port", port_label(p)).add("reason", reason).s,
                          num(v.get<uint64_t>()));
       if (has_u64(p, "no_mbuf"))

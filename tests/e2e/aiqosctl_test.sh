@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# aiqosctl against a real control socket served by metrics_fixture (the real CtlServer and
+# protocol over a fake ControlApi): every command, its table and --json output, exit codes
+# 0/1/2, and the errors an operator sees (daemon not running, permission denied, unknown class).
+#
+# usage: aiqosctl_test.sh METRICS_FIXTURE_BIN AIQOSCTL_BIN
+set -euo pipefail
+
+FIXTURE=$(realpath "${1:?usage: aiqosctl_test.sh METRICS_FIXTURE_BIN AIQOSCTL_BIN}")
+CTL=$(realpath "${2:?usage: aiqosctl_test.sh METRICS_FIXTURE_BIN AIQOSCTL_BIN}")
+DIR=$(mktemp -d /tmp/aiqosctl-test.XXXXXX)
+chmod 755 "$DIR"
+SOCK=$DIR/run/aiqosd.sock
+FIX_PID=
+FAILS=0
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+finish() {
+	local rc=$?
+	trap - EXIT
+	[[ -n $FIX_PID ]] && kill "$FIX_PID" 2>/dev/null && wait "$FIX_PID" 2>/dev/null || true
+	[[ -e $SOCK ]] && fail "socket left behind after the server stopped"
+	rm -rf "$DIR"
+	((FAILS == 0 && rc == 0)) || exit 1
+}
+trap finish EXIT
+
+"$FIXTURE" --listen 127.0.0.1:0 --socket "$SOCK" >"$DIR/fixture.log" 2>&1 &
+FIX_PID=$!
+for _ in $(seq 50); do grep -q '^ready' "$DIR/fixture.log" && break; sleep 0.1; done
+grep -q '^ready' "$DIR/fixture.log" || { cat "$DIR/fixture.log"; fail "fixture did not start"; exit 1; }
+sleep 0.3 # a few synthetic requests
+
+# expect RC PATTERN -- ARGS...: exit code RC and PATTERN (grep -E) in stdout+stderr.
+expect() {
+	local want=$1 pat=$2 out rc=0
+	shift 3
+	out=$("$CTL" --socket "$SOCK" "$@" 2>&1) || rc=$?
+	if [[ $rc == "$want" ]] && grep -qE -- "$pat" <<<"$out"; then
+		pass "aiqosctl $* -> $rc"
+	else
+		fail "aiqosctl $* -> $rc (want $want, /$pat/): $out"
+	fi
+}
+
+expect 0 'version: +fixture' -- status
+expect 0 '"version": "fixture"' -- --json status
+expect 0 '^CLASS +PRIO +RATE +BURST' -- classes
+expect 0 'interactive +0 +20 Mbit/s +64 KB +drop' -- classes
+expect 0 'rate_bps: 30000000' -- class set interactive rate=30Mbit burst=128KB
+expect 0 '"rate_bps": 30000000' -- classes --json
+expect 1 "^aiqosctl: unknown class 'nope'" -- class set nope rate=1M
+expect 2 "bad rate 'fast'" -- class set interactive rate=fast
+expect 2 'give rate=RATE, burst=SIZE or both' -- class set interactive
+expect 2 "expected rate=RATE or burst=SIZE, got 'ceil=1M'" -- class set interactive ceil=1M
+expect 0 '^CLASS +CLIENT +SERVER +MODEL +BYTES' -- flows --top 2 --class batch
+expect 0 '^batch +198.18.0.1:40001 +198.18.0.2:8080 +llama-3 +2000' -- flows --top 2 --class batch
+expect 0 '^MODEL +REQUESTS .*TTFB_P50_MS' -- stats --by model
+expect 0 '^llama-3-8b +[1-9]' -- stats --by model
+expect 0 '^interactive +[1-9]' -- stats
+expect 0 '^chat_completions' -- stats --by endpoint
+expect 0 '^PORT +DROPS.NO_PEER +DROPS.TX_FULL +RX_PACKETS +TX_PACKETS' -- stats --by port
+expect 0 '^1 +0 +1 +[1-9][0-9]* +[1-9]' -- stats --by port
+expect 0 'CLASSIFIER.FLOWS_ACTIVE' -- stats --by worker
+expect 2 "--by must be class, model" -- stats --by colour
+expect 0 '^ok$' -- stats reset
+expect 0 '"keys": \[\]' -- --json stats --by model
+expect 1 "^aiqosctl: $DIR/p.yaml:1:1:" -- policy reload "$DIR/p.yaml"
+(cd "$DIR" && expect 1 "^aiqosctl: $DIR/rel.yaml:1:1:" -- policy reload rel.yaml) # resolved client-side
+expect 0 '^interactive +[0-9]' -- policy show
+expect 2 "unknown command 'reboot'" -- reboot
+expect 2 'missing COMMAND' --
+expect 2 "unknown option '--bogus'" -- --bogus status
+expect 0 'Usage: aiqosctl flows' -- flows --help
+expect 0 'Usage: aiqosctl \[--socket PATH\]' -- --help
+
+out=$("$CTL" --socket "$DIR/none.sock" status 2>&1) && rc=0 || rc=$?
+[[ $rc == 1 && $out == "aiqosctl: aiqosd is not running (no socket at $DIR/none.sock)" ]] &&
+	pass "daemon not running -> 1" || fail "daemon not running: $rc $out"
+
+if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null && getent passwd nobody >/dev/null; then
+	chmod 755 "$DIR/run"
+	out=$(setpriv --reuid nobody --regid nogroup --clear-groups "$CTL" --socket "$SOCK" status 2>&1) && rc=0 || rc=$?
+	[[ $rc == 1 && $out == *"permission denied on $SOCK: run as root or as a member of group"* ]] &&
+		pass "permission denied -> 1 ($out)" || fail "permission denied: $rc $out"
+else
+	echo "SKIP: permission check needs root and setpriv"
+fi
