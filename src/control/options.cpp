@@ -131,7 +131,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
          std::string addr = s.substr(0, slash);
          p.v6 = addr.find(':') != std::string::npos;
          unsigned max = p.v6 ? 128 : 32;
-         p.len = static_cast<uint8_t>(slash == std::string::npos ? max : number(s.substr(slash + 1), 0, max, "prefix length"));
+         p.len = static_cast<uint8_t>(slash == std::string::npos ? max : number(s.substr(slash + 1), 0, max, "--xdp-steer-prefixes length"));
          if (inet_pton(p.v6 ? AF_INET6 : AF_INET, addr.c_str(), p.addr) != 1)
            throw po::error("--xdp-steer-prefixes: '" + s + "' is not an IPv4 or IPv6 address[/length]");
          o.xdp_steer_prefixes.push_back(p);
