@@ -141,7 +141,7 @@ int run(int argc, char** argv) {
       auto last_rx_change = clock::now();
       uint64_t last_rx = 0;
       while (g_signal == 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
         app.poll();
         if (g_hup) {
           g_hup = 0;

@@ -53,7 +53,7 @@ struct Options {
   // Policy and QoS
   std::string policy;                   // YAML policy file; empty: one unlimited class
   uint64_t egress_rate_bps = 0;         // shape every egress port to this rate; 0: no shaping
-  uint16_t queue_frames = 256;          // shaper queue per class and egress port (power of two)
+  uint16_t queue_frames = 512;          // shaper queue per class and egress port (power of two)
   // Control
   std::string ctl_socket = "/run/aiqos/aiqosd.sock";  // empty: no control socket
 };

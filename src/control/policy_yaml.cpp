@@ -875,11 +875,14 @@ class Loader {
       list_or_one(*v, "a VLAN ID", [&](const Field& e) {
         if (auto id = small<uint16_t>(e, 0, 4094, "a VLAN ID, 0 for untagged")) mt.vlans.push_back(*id);
       });
-    for (auto [key, out] : {std::pair{"src", &mt.src}, std::pair{"dst", &mt.dst}})
-      if (auto v = m->get(key))
+    // (no structured binding here: clang 14 cannot capture one in the lambda)
+    for (const auto& kv : {std::pair{"src", &mt.src}, std::pair{"dst", &mt.dst}}) {
+      auto* out = kv.second;
+      if (auto v = m->get(kv.first))
         list_or_one(*v, "an IP prefix", [&](const Field& e) {
           if (auto pr = prefix(e)) out->push_back(*pr);
         });
+    }
     if (auto v = m->get("sni"))
       list_or_one(*v, "a server name or glob", [&](const Field& e) {
         if (auto g = glob(e, true)) mt.sni.push_back(*g);

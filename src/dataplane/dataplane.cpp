@@ -215,7 +215,7 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
 
   // Classification: a classifier per worker and a ring of finished requests.
   ClassifierConfig ccfg = classifier_config(opts, extra_capture, capture_);
-  req_pool_ = rte_mempool_create("aiqos_requests", 8191u * sh_.nb_workers, sizeof(RequestRecord), 64, 0, nullptr,
+  req_pool_ = rte_mempool_create("aiqos_requests", 16383u * sh_.nb_workers, sizeof(RequestRecord), 64, 0, nullptr,
                                  nullptr, nullptr, nullptr, static_cast<int>(rte_socket_id()), 0);
   if (req_pool_ == nullptr) fail("request record pool: " + errstr(rte_errno));
   timespec ts{};
@@ -225,11 +225,12 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
   for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
     WorkerCtx& wc = *sh_.workers[w];
     std::string rname = "aiqos_req_w" + std::to_string(w);
-    rte_ring* r = rte_ring_create(rname.c_str(), 8192, static_cast<int>(rte_lcore_to_socket_id(wc.lcore)),
+    rte_ring* r = rte_ring_create(rname.c_str(), 16384, static_cast<int>(rte_lcore_to_socket_id(wc.lcore)),
                                   RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (r == nullptr) fail("request ring: " + errstr(rte_errno));
     rings_req_.push_back(r);
-    wc.req_sink = new RingRequestSink(req_pool_, r);
+    // Offline nothing is real time: a worker waits for room rather than lose a record.
+    wc.req_sink = new RingRequestSink(req_pool_, r, !opts.pcap_in.empty());
     wc.cls = new Classifier(ccfg, *wc.req_sink);
     wc.wall0_ns = wall0;
     wc.tsc0 = tsc0;
@@ -241,21 +242,31 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
   if (sh_.qsv == nullptr || rte_rcu_qsbr_init(sh_.qsv, sh_.nb_workers) != 0) fail("RCU state: out of memory");
   for (uint16_t w = 0; w < sh_.nb_workers; ++w) rte_rcu_qsbr_thread_register(sh_.qsv, w);
 
-  // Shapers: with --egress-rate, every worker shapes its share of each port.
-  if (opts.egress_rate_bps != 0) {
-    uint64_t share = std::max<uint64_t>(opts.egress_rate_bps / sh_.nb_workers, 8);
-    for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
-      for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
-        auto shp = std::make_unique<Shaper>();
-        std::string err;
-        std::string name = "aiqos_shaper_w" + std::to_string(w) + "_p" + std::to_string(p);
-        if (!shp->init(name, share, opts.queue_frames, rte_eth_dev_socket_id(p), err)) fail(err);
-        sh_.workers[w]->shaper[p] = shp.get();
-        shapers_.push_back(std::move(shp));
-      }
+  // Shapers: every worker shapes its share of each egress port, to
+  // --egress-rate, else the link speed (10 Gbit/s when the PMD does not say).
+  // Each class with a drop-on-exceed rate is shaped in its own traffic class.
+  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+    uint64_t rate = opts.egress_rate_bps;
+    if (rate == 0) {
+      rte_eth_link link{};
+      rate = (rte_eth_link_get_nowait(p, &link) == 0 && link.link_speed != RTE_ETH_SPEED_NUM_NONE &&
+              link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN)
+                 ? uint64_t{link.link_speed} * 1000000ULL
+                 : 10000000000ULL;
     }
-    spdlog::info("shaping every egress port to {} bit/s ({} bit/s per worker), {} frames per class queue",
-                 opts.egress_rate_bps, share, opts.queue_frames);
+    uint64_t share = std::max<uint64_t>(rate / sh_.nb_workers, 8);
+    for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+      auto shp = std::make_unique<Shaper>();
+      std::string err;
+      std::string name = "aiqos_shaper_w" + std::to_string(w) + "_p" + std::to_string(p);
+      int socket = rte_eth_dev_socket_id(p);  // vdevs say SOCKET_ID_ANY, which rte_sched refuses
+      if (socket < 0) socket = static_cast<int>(rte_lcore_to_socket_id(sh_.workers[w]->lcore));
+      if (!shp->init(name, share, opts.queue_frames, socket, err)) fail(err);
+      sh_.workers[w]->shaper[p] = shp.get();
+      shapers_.push_back(std::move(shp));
+    }
+    spdlog::info("port {}: egress shaped to {} bit/s{} ({} bit/s per worker), {} frames per class queue", p, rate,
+                 opts.egress_rate_bps ? "" : " (link speed)", share, opts.queue_frames);
   }
   spdlog::info("classifier: {} flows, {} L7 connections, {} requests in flight, {} MiB per worker", opts.flows,
                opts.l7_conns, opts.requests, sh_.workers[0]->cls->memory_bytes() >> 20);
@@ -464,7 +475,7 @@ std::string Dataplane::stats_table() const {
     const FlowTableCounters& f = c.flows().counters();
     o << "worker " << w << " classifier: flows " << c.flows().size() << " active, " << f.flows_created
       << " created, " << f.flows_expired << " expired, " << f.flows_evicted << " evicted, " << f.table_full
-      << " table-full; requests " << k.requests << " seen, " << k.requests_emitted << " logged, "
+      << " table-full; requests " << k.requests << " seen, " << k.requests_emitted << " completed, "
       << k.models_found << " with a model; L7 connections " << k.l7_conns << '\n';
     o << "         unclassified flows:";
     for (size_t u = 0; u < kUnclassifiedCount; ++u)
@@ -528,7 +539,7 @@ std::string Dataplane::stats_json() const {
                 {"l7_conns", k.l7_conns},
                 {"l7_conns_active", c.l7_in_use()},
                 {"requests", k.requests},
-                {"requests_logged", k.requests_emitted},
+                {"requests_completed", k.requests_emitted},
                 {"request_slots_full", k.request_slots_full},
                 {"request_records_dropped", wc.req_sink->dropped.get()},
                 {"models_found", k.models_found},

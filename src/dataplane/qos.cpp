@@ -2,6 +2,8 @@
 
 #include <rte_ether.h>
 
+#include <algorithm>
+
 #include "dataplane/mbuf_meta.h"
 #include "dataplane/qos_math.h"
 #include "dataplane/rewrite.h"
@@ -17,10 +19,26 @@ std::unique_ptr<PolicySnapshot> PolicySnapshot::build(std::unique_ptr<PolicyEngi
     error = "at most " + std::to_string(kMaxQosClasses) + " classes";
     return nullptr;
   }
-  for (const ClassCfg& c : p.classes) {
+  // Traffic classes in order of priority, then of appearance.
+  std::vector<size_t> order(p.classes.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return p.classes[a].priority < p.classes[b].priority; });
+  std::vector<uint8_t> tc_of(p.classes.size(), kBestEffortTc);
+  for (size_t k = 0; k < order.size() && k < kStrictTcs; ++k) tc_of[order[k]] = static_cast<uint8_t>(k);
+
+  for (size_t ci = 0; ci < p.classes.size(); ++ci) {
+    const ClassCfg& c = p.classes[ci];
     QosClass q;
+    q.tc = tc_of[ci];
+    // A rate whose excess is dropped is a shaping rate: TCP through a queue
+    // gets the rate; through a policer it gets far less. Rates with remark or
+    // demote need a per-frame verdict: rte_meter polices them.
     MeterShare m = meter_share(c.rate_bps, c.burst_bytes, workers);
-    if (m.cir_bytes_per_s != 0) {
+    if (m.cir_bytes_per_s != 0 && c.exceed == ExceedAction::drop && q.tc != kBestEffortTc) {
+      q.shaped = true;
+      s->tc_rate[q.tc] = m.cir_bytes_per_s;
+    } else if (m.cir_bytes_per_s != 0) {
       rte_meter_srtcm_params prm{m.cir_bytes_per_s, m.cbs_bytes, 0};
       if (rte_meter_srtcm_profile_config(&q.profile, &prm) != 0) {
         error = "class " + c.name + ": rte_meter rejects rate " + std::to_string(c.rate_bps) + " bit/s";
@@ -35,7 +53,6 @@ std::unique_ptr<PolicySnapshot> PolicySnapshot::build(std::unique_ptr<PolicyEngi
     if (c.vlan) q.vlan = *c.vlan;
     if (c.pcp) q.pcp = *c.pcp;
     if (c.dscp) q.dscp = *c.dscp;
-    q.tc = traffic_class_of(c.priority);
     s->classes.push_back(q);
   }
   s->engine = std::move(engine);
@@ -132,6 +149,9 @@ Shaper::~Shaper() {
 
 bool Shaper::init(const std::string& name, uint64_t rate_bps, uint16_t queue_frames, int socket, std::string& error) {
   ShaperShare sh = shaper_share(rate_bps, 1);
+  sh.frame_overhead = 0;  // rates count Ethernet frame bytes, as the meters do
+  port_bytes_per_s_ = sh.port_bytes_per_s;
+  tb_size_ = sh.tb_size;
   rte_sched_subport_profile_params sp{};
   sp.tb_rate = sh.port_bytes_per_s;
   sp.tb_size = sh.tb_size;
@@ -165,7 +185,7 @@ bool Shaper::init(const std::string& name, uint64_t rate_bps, uint16_t queue_fra
   for (auto& q : sub.qsize) q = queue_frames;
   sub.pipe_profiles = &pipe;
   sub.n_pipe_profiles = 1;
-  sub.n_max_pipe_profiles = 1;
+  sub.n_max_pipe_profiles = 256;  // a new one per policy change of class rates
   if (int rc = rte_sched_subport_config(port_, 0, &sub, 0); rc != 0) {
     error = "rte_sched_subport_config failed for " + name + ": " + std::to_string(rc);
     return false;
@@ -174,6 +194,26 @@ bool Shaper::init(const std::string& name, uint64_t rate_bps, uint16_t queue_fra
     error = "rte_sched_pipe_config failed for " + name + ": " + std::to_string(rc);
     return false;
   }
+  return true;
+}
+
+bool Shaper::set_tc_rates(const std::array<uint64_t, RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE>& r) noexcept {
+  if (port_ == nullptr || r == rates_) return true;
+  rte_sched_pipe_params pipe{};
+  pipe.tb_rate = port_bytes_per_s_;
+  pipe.tb_size = tb_size_;
+  uint64_t min_rate = 0;
+  for (size_t i = 0; i < r.size(); ++i) {
+    pipe.tc_rate[i] = r[i] != 0 ? std::min(r[i], port_bytes_per_s_) : port_bytes_per_s_;
+    if (r[i] != 0 && (min_rate == 0 || r[i] < min_rate)) min_rate = r[i];
+  }
+  pipe.tc_period = tc_period_ms_for(min_rate);
+  pipe.tc_ov_weight = 1;
+  for (auto& w : pipe.wrr_weights) w = 1;
+  uint32_t id;
+  if (rte_sched_subport_pipe_profile_add(port_, 0, &pipe, &id) != 0) return false;
+  if (rte_sched_pipe_config(port_, 0, 0, static_cast<int32_t>(id)) != 0) return false;
+  rates_ = r;
   return true;
 }
 

@@ -12,11 +12,13 @@
 #include <rte_meter.h>
 #include <rte_sched.h>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "control/policy_engine.h"
+#include "dataplane/qos_math.h"
 #include "dataplane/stats.h"
 
 namespace aiqos {
@@ -25,7 +27,8 @@ inline constexpr uint16_t kMaxQosClasses = 256;
 
 // One class as the fast path applies it. Control path: wo at build; workers: ro.
 struct QosClass {
-  bool metered = false;
+  bool metered = false;  // policed by rte_meter (rate with exceed remark or demote)
+  bool shaped = false;   // shaped by its own rte_sched traffic class (rate with exceed drop)
   rte_meter_srtcm_profile profile{};  // this worker's share of rate and burst
   ExceedAction exceed = ExceedAction::drop;
   int16_t exceed_dscp = -1, exceed_pcp = -1;
@@ -33,7 +36,7 @@ struct QosClass {
   int32_t vlan = -1;  // egress VLAN ID, -1: keep tags as they are
   int16_t pcp = -1;
   int16_t dscp = -1;
-  uint8_t tc = 7;  // rte_sched traffic class (strict priority, 0 first)
+  uint8_t tc = kBestEffortTc;  // rte_sched traffic class (strict priority, 0 first)
 };
 
 // What workers read through one RCU-protected pointer.
@@ -41,6 +44,8 @@ struct PolicySnapshot {
   uint32_t generation = 0;
   std::unique_ptr<PolicyEngine> engine;
   std::vector<QosClass> classes;
+  // Per traffic class, this worker's share of the class rate in bytes/s (0: not limited).
+  std::array<uint64_t, RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE> tc_rate{};
 
   // Builds the fast-path view of `engine` for `workers` workers; empty string
   // on success, else what is wrong.
@@ -80,6 +85,11 @@ class Shaper {
   Shaper& operator=(const Shaper&) = delete;
   // rate_bps: this worker's share of the port; queue_frames: per traffic class.
   bool init(const std::string& name, uint64_t rate_bps, uint16_t queue_frames, int socket, std::string& error);
+  // Worker side, when a snapshot changes: limit each traffic class to its
+  // class's rate (bytes/s; 0: the port rate). Reuses the profile in force
+  // when nothing changed. False when rte_sched refuses (profile table full):
+  // the previous rates stay.
+  bool set_tc_rates(const std::array<uint64_t, RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE>& bytes_per_s) noexcept;
   bool active() const noexcept { return port_ != nullptr; }
   // Queues frames (each tagged with its class's traffic class); returns how
   // many were accepted. rte_sched frees the refused ones.
@@ -89,6 +99,9 @@ class Shaper {
 
  private:
   rte_sched_port* port_ = nullptr;
+  uint64_t port_bytes_per_s_ = 0;
+  uint64_t tb_size_ = 0;
+  std::array<uint64_t, RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE> rates_{};  // in force
 };
 
 }  // namespace aiqos

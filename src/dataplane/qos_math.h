@@ -48,9 +48,23 @@ constexpr ShaperShare shaper_share(uint64_t rate_bps, uint16_t workers) noexcept
   return s;
 }
 
-// Class priority 0 (highest) .. 7 maps to rte_sched traffic class 0..7, which
-// rte_sched serves in strict priority order.
-constexpr uint8_t traffic_class_of(uint8_t priority) noexcept { return priority > 7 ? 7 : priority; }
+// rte_sched refills traffic-class credit once per period and does not carry
+// it over: credit left at the end of a period, less than one frame, is lost.
+// A period holding 64 full frames at the lowest class rate bounds that loss
+// to 1/64 of the rate (and a class can always send).
+inline constexpr uint64_t kFramesPerTcPeriod = 64;
+constexpr uint64_t tc_period_ms_for(uint64_t min_rate_bytes_per_s) noexcept {
+  if (min_rate_bytes_per_s == 0) return 10;
+  uint64_t need = (kFramesPerTcPeriod * kMaxFrameBytes * 1000 + min_rate_bytes_per_s - 1) / min_rate_bytes_per_s;
+  return std::clamp<uint64_t>(need, 10, 1000);
+}
+
+// rte_sched has 12 strict-priority traffic classes (0 first) and a best-effort
+// one (12). Classes get one each, in order of priority (then of appearance),
+// so each can be shaped to its own rate and a more urgent class always goes
+// first. Classes beyond the 12th share the best-effort class.
+inline constexpr uint8_t kStrictTcs = 12;
+inline constexpr uint8_t kBestEffortTc = 12;
 
 // A token bucket counted in requests (requests per second) or LLM tokens
 // (per minute): refill by elapsed time, take if available. Pure, no clock.

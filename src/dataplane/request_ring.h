@@ -3,6 +3,7 @@
 // pool or ring: the record is dropped and counted, the worker never waits.
 #pragma once
 
+#include <rte_cycles.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
@@ -18,18 +19,29 @@ static_assert(std::is_trivially_copyable_v<RequestRecord>, "records cross thread
 
 class RingRequestSink final : public RequestSink {
  public:
-  RingRequestSink(rte_mempool* pool, rte_ring* ring) noexcept : pool_(pool), ring_(ring) {}
+  // `wait`: when the ring or pool is full, wait (bounded, ~1 s) for the
+  // control plane to drain it instead of dropping: offline replay only.
+  RingRequestSink(rte_mempool* pool, rte_ring* ring, bool wait = false) noexcept
+      : pool_(pool), ring_(ring), wait_(wait) {}
   void emit(const RequestRecord& r) noexcept override {
     void* obj;
-    if (rte_mempool_get(pool_, &obj) != 0) {
-      dropped.add();
-      return;
+    int tries = wait_ ? 100000 : 1;
+    while (rte_mempool_get(pool_, &obj) != 0) {
+      if (--tries <= 0) {
+        dropped.add();
+        return;
+      }
+      rte_pause_us();
     }
     std::memcpy(obj, &r, sizeof r);
-    if (rte_ring_sp_enqueue(ring_, obj) != 0) {
-      rte_mempool_put(pool_, obj);
-      dropped.add();
-      return;
+    tries = wait_ ? 100000 : 1;
+    while (rte_ring_sp_enqueue(ring_, obj) != 0) {
+      if (--tries <= 0) {
+        rte_mempool_put(pool_, obj);
+        dropped.add();
+        return;
+      }
+      rte_pause_us();
     }
     emitted.add();
   }
@@ -40,8 +52,10 @@ class RingRequestSink final : public RequestSink {
   Counter dropped;
 
  private:
+  static void rte_pause_us() noexcept { rte_delay_us_block(10); }
   rte_mempool* pool_;
   rte_ring* ring_;
+  bool wait_;
 };
 
 }  // namespace aiqos

@@ -62,7 +62,8 @@ void forward(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
     if (w.shaper[in.peer] != nullptr) {
       uint16_t k = nsh[in.peer]++;
       shq[in.peer][k] = m;
-      shtc[in.peer][k] = (w.snap && md->class_id < w.snap->classes.size()) ? w.snap->classes[md->class_id].tc : 7;
+      shtc[in.peer][k] =
+          (w.snap && md->class_id < w.snap->classes.size()) ? w.snap->classes[md->class_id].tc : kBestEffortTc;
       shaped = true;
       continue;
     }
@@ -187,6 +188,9 @@ int worker_main(void* arg) {
       w.snap = snap;
       w.cls->set_policy(snap ? snap->engine.get() : nullptr, snap ? snap->generation : 0, w.id);
       w.qos.reconfigure(snap);
+      if (snap != nullptr)
+        for (uint16_t p = 0; p < sh.nb_ports; ++p)
+          if (w.shaper[p] != nullptr) w.shaper[p]->set_tc_rates(snap->tc_rate);
     }
     const uint64_t now = rte_rdtsc();
     for (uint16_t i = 0; i < w.nb_rxq; ++i) {

@@ -103,7 +103,7 @@ def main():
         k = r.cls
         perr = {e: v for e, v in k.get("parser_errors", {}).items() if v}
         print(f"{name}: {len(frames)} frames, {r.wall_s:.1f} s, max RSS {r.maxrss_kb} KB, parser errors {perr}, "
-              f"requests {k.get('requests')} logged {k.get('requests_logged')} slots full {k.get('request_slots_full')}")
+              f"requests {k.get('requests')} logged {k.get('requests_completed')} slots full {k.get('request_slots_full')}")
         c.common(r, name)
         got = [m for m in r.models() if m is not None]
         dropped = k.get("request_records_dropped", 0)
