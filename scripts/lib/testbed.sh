@@ -120,6 +120,7 @@ tb_up() {
 	tb_offloads_off "$TB_NS_CLI" cli0
 	tb_offloads_off "$TB_NS_SRV" srv0
 
+	tb_dut ip link set lo up  # aiqosctl and Prometheus reach aiqosd on loopback
 	tb_cli ip link set lo up
 	tb_srv ip link set lo up
 	tb_cli ip link set cli0 mtu 1500 up || return 1

@@ -198,6 +198,13 @@ nlohmann::json Appliance::classes_json() {
   return out;
 }
 
+nlohmann::json Appliance::appliance_json() {
+  std::lock_guard lk(mu_);
+  nlohmann::json j = nlohmann::json::parse(dp_.stats_json());
+  j["classes"] = classes_json();
+  return j;
+}
+
 CtlResult Appliance::classes() {
   std::lock_guard lk(mu_);
   return CtlResult::success(classes_json());

@@ -40,6 +40,9 @@ class Appliance final : public ControlApi {
   Dataplane& dataplane() noexcept { return dp_; }
   StatsAgg& stats_agg() noexcept { return agg_; }
   nlohmann::json classes_json();
+  // The dataplane's counters (ports, workers, classifier, latency), for the
+  // Prometheus exporter's thread.
+  nlohmann::json appliance_json();
 
   // ControlApi
   CtlResult status() override;

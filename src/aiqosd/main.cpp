@@ -21,6 +21,8 @@
 #include "control/options.h"
 #include "aiqosd/appliance.h"
 #include "control/ctl_server.h"
+#include "control/metrics.h"
+#include "dataplane/telemetry.h"
 #include "dataplane/xdp_steer.h"  // xdp steering (deployment)
 
 namespace {
@@ -123,6 +125,10 @@ int run(int argc, char** argv) {
     aiqos::CtlServerConfig ccfg;
     ccfg.path = opts.ctl_socket;
     aiqos::CtlServer ctl(app, ccfg);
+    aiqos::MetricsConfig mcfg;
+    mcfg.listen = opts.prometheus;
+    mcfg.allow_remote = opts.prometheus_allow_remote;
+    aiqos::MetricsServer prom(app.stats_agg(), [&app] { return app.appliance_json(); }, mcfg);
     try {
       if (rc == 0) xdp.prepare(opts);    // xdp steering: detach a stale aiqos_steer
       if (rc == 0) app.init();
@@ -131,6 +137,11 @@ int run(int argc, char** argv) {
       if (rc == 0 && !opts.ctl_socket.empty()) {
         if (std::string err; !ctl.start(err)) spdlog::warn("control socket: {} (aiqosctl will not reach this daemon)", err);
       }
+      if (rc == 0 && !opts.prometheus.empty()) {
+        if (std::string err; !prom.start(err)) spdlog::warn("prometheus: {}", err);
+        else spdlog::info("prometheus metrics at http://{}/metrics", opts.prometheus);
+      }
+      if (rc == 0) aiqos::telemetry_register(app);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       rc = 1;
@@ -170,6 +181,8 @@ int run(int argc, char** argv) {
       }
       if (g_signal != 0) spdlog::info("signal {}: stopping", static_cast<int>(g_signal));
       ctl.stop();
+      prom.stop();
+      aiqos::telemetry_detach();
       app.stop();
     }
     app.close();

@@ -90,6 +90,9 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
        "shape each egress port to RATE (e.g. 100Mbit) with strict priority between classes")
     ("ctl-socket", po::value(&o.ctl_socket)->default_value(o.ctl_socket),
        "Unix socket for aiqosctl (mode 0660); 'none' for no socket (the default offline)")
+    ("prometheus", po::value(&o.prometheus)->default_value(o.prometheus),
+       "serve Prometheus metrics at http://HOST:PORT/metrics; 'none' to disable (the default offline)")
+    ("prometheus-allow-remote", "let --prometheus listen on a non-loopback address")
     ("queue-frames", po::value(&o.queue_frames)->default_value(o.queue_frames),
        "shaper queue length per class and egress port, in frames (power of two)");
   // clang-format on
@@ -164,6 +167,8 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
   }
   o.promiscuous = vm.count("no-promisc") == 0;
   if (o.ctl_socket == "none" || (!o.pcap_in.empty() && vm["ctl-socket"].defaulted())) o.ctl_socket.clear();
+  if (o.prometheus == "none" || (!o.pcap_in.empty() && vm["prometheus"].defaulted())) o.prometheus.clear();
+  o.prometheus_allow_remote = vm.count("prometheus-allow-remote") != 0;
   if (!egress_rate.empty()) {
     auto r = parse_rate(egress_rate);
     if (!r || *r == 0) {

@@ -56,6 +56,8 @@ struct Options {
   uint16_t queue_frames = 512;          // shaper queue per class and egress port (power of two)
   // Control
   std::string ctl_socket = "/run/aiqos/aiqosd.sock";  // empty: no control socket
+  std::string prometheus = "127.0.0.1:9470";        // HOST:PORT of /metrics; empty: off
+  bool prometheus_allow_remote = false;
 };
 
 enum class ParseOutcome { run, help, error };

@@ -558,6 +558,19 @@ std::string Dataplane::stats_json() const {
                             {"dispatched_out", wc.ctr.dispatched_out.get()},
                             {"parse", parse}});
   }
+  // RX to TX inside the appliance, all workers together (bucket upper bounds).
+  std::vector<const LatencyHistogram*> hs;
+  uint64_t lmax = 0;
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    hs.push_back(&sh_.workers[w]->latency);
+    lmax = std::max(lmax, sh_.workers[w]->latency.max());
+  }
+  const double ns = 1e9 / static_cast<double>(rte_get_tsc_hz());
+  auto pct = [&](double q) { return static_cast<uint64_t>(static_cast<double>(latency_percentile(hs.begin(), hs.end(), q)) * ns); };
+  j["latency_ns"] = {{"p50", pct(0.5)},
+                     {"p99", pct(0.99)},
+                     {"p999", pct(0.999)},
+                     {"max", static_cast<uint64_t>(static_cast<double>(lmax) * ns)}};
   j["mbufs_in_use_at_exit"] = mbufs_in_use();
   return j.dump(2);
 }

@@ -16,6 +16,7 @@
 
 #include "classify/classifier.h"
 #include "control/options.h"
+#include "dataplane/latency.h"
 #include "dataplane/qos.h"
 #include "dataplane/request_ring.h"
 #include "dataplane/stats.h"
@@ -73,6 +74,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
   WorkerQos qos;
   ClassCounters cls_ctr[kMaxQosClasses];
   Shaper* shaper[kMaxPorts] = {};
+  LatencyHistogram latency;  // RX to TX of every frame sent (worker: wo, ctlplane: ro)
   TxBuffer tx[kMaxPorts];
 };
 

@@ -17,6 +17,14 @@ void drop(WorkerCtx& w, uint16_t port, DropReason why, rte_mbuf* const* pkts, ui
   rte_pktmbuf_free_bulk(const_cast<rte_mbuf**>(pkts), n);
 }
 
+// Time inside the appliance of frames about to be handed to the PMD (which
+// may free them): one TSC read per burst.
+void stamp_latency(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
+  if (n == 0) return;
+  const uint64_t now = rte_rdtsc();
+  for (uint16_t i = 0; i < n; ++i) w.latency.add(now - meta(pkts[i])->rx_tsc);
+}
+
 void count_tx(WorkerCtx& w, uint16_t port, rte_mbuf* const* pkts, uint16_t n) noexcept {
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
@@ -32,6 +40,7 @@ void flush(WorkerCtx& w, uint16_t port) noexcept {
   if (b.n == 0) return;
   const PortPlan& p = w.sh->ports[port];
   if (w.id < p.nb_txq) {
+    stamp_latency(w, b.pkts, b.n);
     uint16_t sent = rte_eth_tx_burst(port, w.id, b.pkts, b.n);
     count_tx(w, port, b.pkts, sent);
     drop(w, port, DropReason::tx_full, b.pkts + sent, static_cast<uint16_t>(b.n - sent));
@@ -225,6 +234,7 @@ int worker_main(void* arg) {
         unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(pkts), burst, nullptr);
         if (n == 0) continue;
         busy = true;
+        stamp_latency(w, pkts, static_cast<uint16_t>(n));
         uint16_t sent = rte_eth_tx_burst(p, 0, pkts, static_cast<uint16_t>(n));
         count_tx(w, p, pkts, sent);
         drop(w, p, DropReason::tx_full, pkts + sent, static_cast<uint16_t>(n - sent));
