@@ -1,0 +1,178 @@
+#include "control/policy_engine.h"
+
+#include <gtest/gtest.h>
+
+#include "control/policy_yaml.h"
+
+namespace aiqos {
+namespace {
+
+std::unique_ptr<PolicyEngine> compile(const char* yaml, std::vector<std::string> capture = {"x-priority", "x-tenant"}) {
+  LoadResult r = load_policy_string(yaml, "test.yaml");
+  EXPECT_TRUE(r.ok()) << r.format_errors();
+  if (!r.ok()) return nullptr;
+  std::vector<PolicyError> errs;
+  auto e = PolicyEngine::compile(std::move(*r.policy), capture, 2, "test.yaml", errs);
+  for (const auto& err : errs) ADD_FAILURE() << err.format();
+  return e;
+}
+
+const char* kPolicy = R"(version: 1
+capture:
+  headers: [x-priority]
+tenants:
+  by: src_subnet
+  subnets:
+    - {prefix: 198.18.0.0/25, name: team-a}
+    - {prefix: 198.18.0.0/24, name: wide}
+classes:
+  - name: interactive
+    priority: 0
+  - name: standard
+    priority: 2
+  - name: batch
+    priority: 5
+  - name: tls
+    priority: 3
+  - name: vlan7
+    priority: 4
+  - name: default
+    priority: 7
+rules:
+  - name: vlan7
+    match: {vlan: 7}
+    class: vlan7
+  - name: premium
+    match:
+      endpoint: [chat_completions]
+      model: ["gpt-4o*"]
+    class: interactive
+  - name: urgent
+    match: {headers: {x-priority: high}}
+    class: interactive
+  - name: llama
+    match:
+      model_regex: "^llama-3\\.[0-9]"
+    class: standard
+  - name: embeddings
+    match: {endpoint: embeddings}
+    class: batch
+  - name: openai-tls
+    match: {proto: tls, sni: "*.openai.com"}
+    class: tls
+)";
+
+struct Facts {
+  RequestFacts f;
+  std::array<uint8_t, 16> src{198, 18, 0, 1}, dst{198, 18, 0, 2};
+  std::array<std::string_view, 2> extra{};
+  Facts() {
+    f.proto = ReqProto::h2;
+    f.family = 4;
+    f.src = src.data();
+    f.dst = dst.data();
+    f.extra = {extra.data(), 1};
+  }
+};
+
+TEST(PolicyEngine, FirstMatchWinsAndModelRulesWaitForTheModel) {
+  auto e = compile(kPolicy);
+  ASSERT_TRUE(e);
+  const auto idx = [&](const char* n) { return *e->policy().class_index(n); };
+  Facts t;
+  t.f.endpoint = Endpoint::chat_completions;
+  bool pending = false;
+  // Headers seen, body not yet: the model rules cannot decide.
+  EXPECT_EQ(e->classify(t.f, 0, &pending), idx("default"));
+  EXPECT_TRUE(pending);
+  t.f.model_known = true;
+  t.f.model = "gpt-4o-mini";
+  EXPECT_EQ(e->classify(t.f, 0, &pending), idx("interactive"));
+  EXPECT_FALSE(pending);
+  t.f.model = "llama-3.1-8b";
+  EXPECT_EQ(e->classify(t.f, 1, &pending), idx("standard"));  // Hyperscan regex, worker 1's scratch
+  t.f.model = "llama-2";
+  EXPECT_EQ(e->classify(t.f, 0, &pending), idx("default"));
+  // A header rule before the model is known: decided, but pending stays set
+  // because a model rule comes first.
+  Facts u;
+  u.f.endpoint = Endpoint::chat_completions;
+  u.extra[0] = "high";
+  EXPECT_EQ(e->classify(u.f, 0, &pending), idx("interactive"));
+  EXPECT_TRUE(pending);
+}
+
+TEST(PolicyEngine, EndpointVlanTlsAndFlowRules) {
+  auto e = compile(kPolicy);
+  ASSERT_TRUE(e);
+  const auto idx = [&](const char* n) { return *e->policy().class_index(n); };
+  Facts t;
+  t.f.endpoint = Endpoint::embeddings;
+  t.f.model_known = true;
+  EXPECT_EQ(e->classify(t.f, 0, nullptr), idx("batch"));
+  t.f.vlan = 7;
+  EXPECT_EQ(e->classify(t.f, 0, nullptr), idx("vlan7"));
+
+  Facts tls;
+  tls.f.proto = ReqProto::tls;
+  tls.f.sni = "API.OpenAI.com:443";  // case and port do not matter
+  tls.f.model_known = true;
+  EXPECT_EQ(e->classify(tls.f, 0, nullptr), idx("tls"));
+  tls.f.sni = "api.example.com";
+  EXPECT_EQ(e->classify(tls.f, 0, nullptr), idx("default"));
+
+  // Flow-level (no request yet): only rules on L3 facts apply.
+  EXPECT_EQ(e->classify_flow(7, 4, t.src.data(), t.dst.data()), idx("vlan7"));
+  EXPECT_EQ(e->classify_flow(0, 4, t.src.data(), t.dst.data()), idx("default"));
+}
+
+TEST(PolicyEngine, TenantsByLongestPrefix) {
+  auto e = compile(kPolicy);
+  ASSERT_TRUE(e);
+  Facts t;
+  BoundedString<64> out;
+  e->tenant(t.f, out);
+  EXPECT_EQ(out.view(), "team-a");
+  t.src = {198, 18, 0, 200};
+  t.f.src = t.src.data();
+  e->tenant(t.f, out);
+  EXPECT_EQ(out.view(), "wide");
+}
+
+TEST(PolicyEngine, HeadersMustBeCapturedByTheRunningDaemon) {
+  LoadResult r = load_policy_string(kPolicy, "test.yaml");
+  ASSERT_TRUE(r.ok());
+  std::vector<PolicyError> errs;
+  auto e = PolicyEngine::compile(std::move(*r.policy), {}, 1, "test.yaml", errs);
+  EXPECT_FALSE(e);
+  ASSERT_FALSE(errs.empty());
+  EXPECT_NE(errs[0].format().find("x-priority"), std::string::npos);
+}
+
+TEST(PolicyEngine, BadRegexNamesTheRule) {
+  const char* p = R"(version: 1
+classes:
+  - name: default
+rules:
+  - name: bad
+    match: {model_regex: "[z-a]x"}
+    class: default
+)";
+  LoadResult r = load_policy_string(p, "bad.yaml");
+  ASSERT_TRUE(r.ok()) << r.format_errors();  // the loader checks regexes only lightly
+  std::vector<PolicyError> errs;
+  auto e = PolicyEngine::compile(std::move(*r.policy), {}, 1, "bad.yaml", errs);
+  EXPECT_FALSE(e);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].line, 5);
+}
+
+TEST(PolicyEngine, BuiltinDefaultIsOneUnlimitedClass) {
+  Policy p = PolicyEngine::builtin_default();
+  ASSERT_EQ(p.classes.size(), 1u);
+  EXPECT_EQ(p.classes[0].name, "default");
+  EXPECT_EQ(p.classes[0].rate_bps, 0u);
+}
+
+}  // namespace
+}  // namespace aiqos
