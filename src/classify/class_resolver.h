@@ -29,6 +29,16 @@ struct RequestFacts {
   const uint8_t* dst = nullptr;
 };
 
+// Request budgets of one class (see docs/qos.md). Rates are the whole
+// appliance's; each worker enforces its share.
+struct ClassBudget {
+  double requests_per_second = 0;  // 0: none
+  double tokens_per_minute = 0;    // 0: none
+  bool tokens_per_tenant = false;  // one budget per tenant, else one for the class
+  bool demote = false;             // over budget: demote (else drop the request's frames)
+  uint16_t demote_to = 0;
+};
+
 class ClassResolver {
  public:
   virtual ~ClassResolver() = default;
@@ -46,6 +56,8 @@ class ClassResolver {
   virtual uint8_t priority(uint16_t class_id) const noexcept = 0;
   virtual uint16_t default_class() const noexcept = 0;
   virtual std::string_view class_name_of(uint16_t class_id) const noexcept = 0;
+  virtual ClassBudget budget(uint16_t class_id) const noexcept = 0;
+  virtual uint16_t class_count() const noexcept = 0;
 };
 
 }  // namespace aiqos

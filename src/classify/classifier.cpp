@@ -41,6 +41,7 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) noexcept {
 
 struct Classifier::ReqSlot {
   RequestRecord rec;
+  bool rps_charged = false, tokens_charged = false;
   BodyStream body;
   GrpcModelDecoder grpc;
   bool grpc_open = false;
@@ -67,6 +68,7 @@ struct Classifier::FlowL7 final : RequestEvents {
   bool swap_applied = false;
   L7Error pending_error = L7Error::none;  // set inside a callback, acted on after feed()
   uint32_t tls = kNil;                    // index of a ClientHello parser while one is needed
+  uint32_t blocked = 0;                   // open requests over budget with action drop
   std::optional<L7Connection> l7;
 
   uint8_t client_side() const noexcept {
@@ -104,6 +106,7 @@ struct Classifier::FlowL7 final : RequestEvents {
     }
   }
   void finish_req(ReqSlot* s) noexcept {
+    if (s->rec.budget == 2 && blocked > 0) --blocked;
     unlink(s);
     cls->emit(*this, *s);
     cls->req_free(s);
@@ -205,7 +208,14 @@ struct Classifier::FlowL7 final : RequestEvents {
     s->rec.req_end_ns = cls->now_;
     close_body(*s);
     s->grpc_open = false;
-    if (s->class_pending) cls->classify_request(*this, *s, true);
+    if (s->class_pending) {
+      cls->classify_request(*this, *s, true);
+    } else if (cls->resolver_ != nullptr) {
+      // The body is in: charge its tokens (may demote the request).
+      cls->charge_budgets(*this, *s, true);
+      cls->set_class_name(s->rec);
+      cls->update_flow_class(*this);
+    }
     if (s->resp_ended) finish_req(s);
   }
   void on_response_headers(const ResponseHead& h) noexcept override {
@@ -312,6 +322,7 @@ Classifier::FlowL7* Classifier::l7_alloc(Flow& f, uint8_t c2s_side) noexcept {
   c.head = c.tail = kNil;
   c.c2s_side = c2s_side;
   c.swap_applied = false;
+  c.blocked = 0;
   c.pending_error = L7Error::none;
   c.l7.emplace(cfg_.l7, c);
   f.l7_index = i + 1;
@@ -348,6 +359,7 @@ Classifier::ReqSlot* Classifier::req_alloc() noexcept {
   s->stream_id = 0;
   s->in_use = true;
   s->body_open = s->req_ended = s->resp_ended = s->grpc_open = s->class_pending = false;
+  s->rps_charged = s->tokens_charged = false;
   s->n_extra = 0;
   ++req_in_use_;
   return s;
@@ -407,8 +419,91 @@ void Classifier::classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept {
   bool pending = false;
   r.class_id = resolver_->classify(f, worker_, &pending);
   s.class_pending = pending && !final;
+  charge_budgets(c, s, final || !s.class_pending);
   set_class_name(r);
   update_flow_class(c);
+}
+
+void Classifier::set_policy(const ClassResolver* r, uint32_t generation, uint16_t worker, uint16_t workers) noexcept {
+  resolver_ = r;
+  policy_gen_ = generation;
+  worker_ = worker;
+  workers_ = workers ? workers : 1;
+  // This worker's share of each class's budgets; a new policy starts them full.
+  // (Allocation here is once per policy change, not per frame.)
+  uint16_t n = r ? r->class_count() : 0;
+  rps_.assign(n, CountBucket{});
+  tokens_.assign(n, CountBucket{});
+  for (uint16_t i = 0; i < n; ++i) {
+    ClassBudget b = r->budget(i);
+    double rps = b.requests_per_second / workers_;
+    if (rps > 0) rps_[i] = CountBucket::make(rps, std::max(1.0, rps));
+    double tps = b.tokens_per_minute / 60.0 / workers_;
+    if (tps > 0) tokens_[i] = CountBucket::make(tps, b.tokens_per_minute / workers_);
+  }
+  if (!tenant_buckets_) tenant_buckets_ = std::make_unique<TenantBucket[]>(kTenantBuckets);
+  for (size_t i = 0; i < kTenantBuckets; ++i) tenant_buckets_[i] = TenantBucket{};
+}
+
+// Per-tenant token budgets live in a fixed direct-mapped table: a tenant
+// colliding with another takes its slot (and starts with a full budget).
+CountBucket* Classifier::tenant_bucket(uint16_t class_id, std::string_view tenant) noexcept {
+  uint64_t h = 0xcbf29ce484222325ULL ^ class_id;
+  for (char ch : tenant) h = (h ^ static_cast<uint8_t>(ch)) * 0x100000001b3ULL;
+  h |= 1;
+  TenantBucket& t = tenant_buckets_[h % kTenantBuckets];
+  if (t.key != h) {
+    t.key = h;
+    ClassBudget b = resolver_->budget(class_id);
+    double tps = b.tokens_per_minute / 60.0 / workers_;
+    t.b = CountBucket::make(tps, b.tokens_per_minute / workers_);
+  }
+  return &t.b;
+}
+
+// Requests per second are charged when the request's class is first known;
+// LLM tokens when the body has been read (estimated: the output limit the
+// request names, max_completion_tokens / max_output_tokens / max_tokens,
+// times n, plus body bytes / 4 for the input). Over budget: the request is
+// demoted, or its client's frames are dropped (docs/qos.md).
+void Classifier::charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept {
+  RequestRecord& r = s.rec;
+  if (r.class_id >= rps_.size() || r.budget != 0) return;
+  ClassBudget b = resolver_->budget(r.class_id);
+  bool over = false;
+  if (!s.rps_charged && b.requests_per_second > 0) {
+    s.rps_charged = true;
+    if (!rps_[r.class_id].take(1, now_)) {
+      over = true;
+      ++ctr_.over_rps;
+    }
+  }
+  if (!over && final && s.req_ended && !s.tokens_charged && b.tokens_per_minute > 0) {
+    s.tokens_charged = true;
+    const JsonFields& j = s.body.json().fields();
+    int64_t out = j.has(JsonField::max_completion_tokens) ? j.max_completion_tokens
+                  : j.has(JsonField::max_output_tokens)   ? j.max_output_tokens
+                  : j.has(JsonField::max_tokens)          ? j.max_tokens
+                                                          : 0;
+    int64_t n = j.has(JsonField::n) && j.n > 0 ? j.n : 1;
+    double est = static_cast<double>(std::max<int64_t>(out, 0) * n) + static_cast<double>(r.req_bytes) / 4.0;
+    r.est_tokens = static_cast<uint32_t>(std::min(est, 4e9));
+    CountBucket* bucket = b.tokens_per_tenant ? tenant_bucket(r.class_id, r.tenant.view()) : &tokens_[r.class_id];
+    if (!bucket->take(est, now_)) {
+      over = true;
+      ++ctr_.over_tokens;
+    }
+  }
+  if (!over) return;
+  if (b.demote) {
+    r.class_id = b.demote_to;
+    r.budget = 1;
+    ++ctr_.budget_demoted;
+  } else {
+    r.budget = 2;
+    ++c.blocked;
+    ++ctr_.budget_dropped;
+  }
 }
 
 // A connection carrying requests of several classes is charged to the most
@@ -487,6 +582,13 @@ PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> 
   pc.from_client = lk.from_client;
   if (tcp && f.l7_kind != kL7Unclassified && f.l7_kind != kL7Done) on_tcp(f, side, p, frame);
   pc.class_id = flow_class(f);
+  // A request over its budget with action drop: the client's frames on that
+  // connection go no further (FIN and RST still pass, so it can close).
+  if (f.l7_kind == kL7Active && l7_[f.l7_index - 1].blocked > 0 && lk.from_client == true &&
+      (p.tcp_flags & (tcpflag::fin | tcpflag::rst)) == 0) {
+    pc.drop = true;
+    ++ctr_.budget_frames_dropped;
+  }
   return pc;
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "classify/class_resolver.h"
+#include "classify/count_bucket.h"
 #include "classify/flow_table.h"
 #include "classify/json_model.h"
 #include "classify/l7_detect.h"
@@ -49,6 +50,7 @@ struct ClassifierConfig {
 struct PacketClass {
   uint16_t class_id = 0;
   bool from_client = true;  // direction, when the frame belongs to a TCP/UDP flow
+  bool drop = false;        // the client's frames of a request over its budget (action drop)
 };
 
 // Receives finished requests. Called on the worker; must not block.
@@ -86,6 +88,11 @@ struct ClassifierCounters {
   uint64_t models_found = 0;
   uint64_t direction_swaps = 0;  // L7 said the labeled server was the client
   uint64_t tls_hellos = 0;       // ClientHellos parsed (SNI logged)
+  uint64_t over_rps = 0;         // requests over their class's requests-per-second
+  uint64_t over_tokens = 0;      // requests over a token budget
+  uint64_t budget_demoted = 0;   // ... demoted by the budget action
+  uint64_t budget_dropped = 0;   // ... whose client frames were dropped
+  uint64_t budget_frames_dropped = 0;
   std::array<uint64_t, kUnclassifiedCount> unclassified{};
   std::array<uint64_t, static_cast<size_t>(L7Error::count_)> l7_errors{};  // by parser reason
 };
@@ -100,11 +107,7 @@ class Classifier {
   // The policy in force (RCU: the caller guarantees it outlives its use until
   // the next call), its generation, and this classifier's worker index.
   // Flows classified under another generation are reclassified lazily.
-  void set_policy(const ClassResolver* r, uint32_t generation, uint16_t worker) noexcept {
-    resolver_ = r;
-    policy_gen_ = generation;
-    worker_ = worker;
-  }
+  void set_policy(const ClassResolver* r, uint32_t generation, uint16_t worker, uint16_t workers = 1) noexcept;
 
   // One decoded frame. `now_ns` is the frame's time (capture time offline,
   // wall clock live); it stamps request records and drives timeouts.
@@ -156,6 +159,19 @@ class Classifier {
   void update_flow_class(FlowL7& c) noexcept;
   uint16_t flow_class(Flow& f) noexcept;
   void set_class_name(RequestRecord& r) const noexcept;
+
+  void charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept;
+  CountBucket* tenant_bucket(uint16_t class_id, std::string_view tenant) noexcept;
+
+  // Request and token budgets: this worker's share, re-armed at each policy change.
+  static constexpr size_t kTenantBuckets = 1024;
+  struct TenantBucket {
+    uint64_t key = 0;  // hash of (class, tenant) | 1; 0: free
+    CountBucket b;
+  };
+  std::vector<CountBucket> rps_, tokens_;  // per class
+  std::unique_ptr<TenantBucket[]> tenant_buckets_;
+  uint16_t workers_ = 1;
 
   uint64_t now_ = 0;
   const ClassResolver* resolver_ = nullptr;

@@ -42,6 +42,8 @@ struct RequestRecord {
   int16_t grpc_status = -1;
   bool reset = false;       // ended by RST_STREAM
   bool incomplete = false;  // the flow ended (or failed) before the response did
+  uint8_t budget = 0;       // over a request or token budget: 1 demoted, 2 dropped
+  uint32_t est_tokens = 0;  // LLM tokens charged to the budget (estimate; 0 when none)
   uint64_t req_bytes = 0;   // request body bytes
   uint64_t resp_bytes = 0;  // response body bytes
 };

@@ -147,6 +147,23 @@ const std::string& PolicyEngine::class_name(uint16_t id) const noexcept {
   return id < policy_.classes.size() ? policy_.classes[id].name : unknown;
 }
 
+ClassBudget PolicyEngine::budget(uint16_t id) const noexcept {
+  ClassBudget b;
+  if (id >= policy_.classes.size()) return b;
+  const ClassCfg& c = policy_.classes[id];
+  if (c.requests_per_second) b.requests_per_second = *c.requests_per_second;
+  if (c.token_budget) {
+    b.tokens_per_minute = static_cast<double>(c.token_budget->tokens_per_minute);
+    b.tokens_per_tenant = c.token_budget->per == BudgetScope::tenant;
+  }
+  // Over budget: demote where the class demotes (its token budget's action,
+  // or its exceed action when it has only a request rate), else drop.
+  bool demote = c.token_budget ? c.token_budget->action == BudgetAction::demote : c.exceed == ExceedAction::demote;
+  b.demote = demote && c.demote_to.has_value();
+  b.demote_to = c.demote_to.value_or(id);
+  return b;
+}
+
 uint8_t PolicyEngine::priority(uint16_t id) const noexcept {
   return id < policy_.classes.size() ? policy_.classes[id].priority : kLowestPriority;
 }

@@ -29,6 +29,8 @@ class PolicyEngine final : public ClassResolver {
   uint8_t priority(uint16_t class_id) const noexcept override;
   uint16_t default_class() const noexcept override { return policy_.default_class; }
   std::string_view class_name_of(uint16_t id) const noexcept override { return class_name(id); }
+  ClassBudget budget(uint16_t id) const noexcept override;
+  uint16_t class_count() const noexcept override { return static_cast<uint16_t>(policy_.classes.size()); }
 
   const Policy& policy() const noexcept { return policy_; }
   const std::string& file() const noexcept { return file_; }

@@ -477,6 +477,10 @@ std::string Dataplane::stats_table() const {
       << " created, " << f.flows_expired << " expired, " << f.flows_evicted << " evicted, " << f.table_full
       << " table-full; requests " << k.requests << " seen, " << k.requests_emitted << " completed, "
       << k.models_found << " with a model; L7 connections " << k.l7_conns << '\n';
+    if (k.over_rps || k.over_tokens)
+      o << "         over budget: " << k.over_rps << " requests/s, " << k.over_tokens << " tokens; "
+        << k.budget_demoted << " demoted, " << k.budget_dropped << " dropped (" << k.budget_frames_dropped
+        << " frames)\n";
     o << "         unclassified flows:";
     for (size_t u = 0; u < kUnclassifiedCount; ++u)
       o << ' ' << unclassified_name(static_cast<Unclassified>(u)) << '=' << k.unclassified[u];
@@ -544,6 +548,11 @@ std::string Dataplane::stats_json() const {
                 {"request_records_dropped", wc.req_sink->dropped.get()},
                 {"models_found", k.models_found},
                 {"direction_swaps", k.direction_swaps},
+                {"over_rps", k.over_rps},
+                {"over_tokens", k.over_tokens},
+                {"budget_demoted", k.budget_demoted},
+                {"budget_dropped", k.budget_dropped},
+                {"budget_frames_dropped", k.budget_frames_dropped},
                 {"reassembly_bytes_in_use", c.reassembly().bytes_in_use()},
                 {"reassembly_conflict_bytes", c.reassembly().counters().conflict_bytes},
                 {"memory_bytes", c.memory_bytes()},

@@ -17,6 +17,7 @@ struct MbufMeta {
   uint16_t worker;    // the worker that ran the pipeline on this frame
   uint16_t class_id;  // QoS class, set by the classify stage
   bool from_client;   // direction within its flow
+  bool over_budget;   // drop: a request of its connection is over budget
 };
 
 inline constexpr uint16_t kMbufPrivSize = RTE_ALIGN_CEIL(sizeof(MbufMeta), RTE_MBUF_PRIV_ALIGN);

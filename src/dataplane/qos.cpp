@@ -103,6 +103,11 @@ uint16_t WorkerQos::apply(rte_mbuf** pkts, uint16_t n, uint64_t tsc, ClassCounte
     MbufMeta* md = meta(m);
     uint16_t c = md->class_id < classes.size() ? md->class_id : snap_->engine->default_class();
     uint32_t len = rte_pktmbuf_pkt_len(m);
+    if (md->over_budget) {
+      ctr.port[egress[i]].drops[static_cast<size_t>(DropReason::over_budget)].add();
+      rte_pktmbuf_free(m);
+      continue;
+    }
     bool exceed = false;
     const QosClass* q = &classes[c];
     if (q->metered &&

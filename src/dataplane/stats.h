@@ -32,7 +32,8 @@ class Counter {
   X(tx_ring_full, "the ring to the worker owning the peer's TX queue was full") \
   X(no_peer, "the port has no peer port (odd port count)")                     \
   X(policed, "over its class rate, and the class's exceed action is drop")      \
-  X(queue_full, "the egress shaper's queue for the frame's class was full")
+  X(queue_full, "the egress shaper's queue for the frame's class was full")     \
+  X(over_budget, "a request on its connection is over a request or token budget")
 
 enum class DropReason : uint8_t {
 #define X(name, desc) name,

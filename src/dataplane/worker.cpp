@@ -132,6 +132,7 @@ void classify(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
     PacketClass pc = w.cls->on_packet(md->pkt, frame, t);
     md->class_id = pc.class_id;
     md->from_client = pc.from_client;
+    md->over_budget = pc.drop;
   }
 }
 
@@ -195,7 +196,7 @@ int worker_main(void* arg) {
     // A new policy snapshot: classify and police with it from now on.
     if (const PolicySnapshot* snap = sh.policy.load(std::memory_order_acquire); snap != w.snap) {
       w.snap = snap;
-      w.cls->set_policy(snap ? snap->engine.get() : nullptr, snap ? snap->generation : 0, w.id);
+      w.cls->set_policy(snap ? snap->engine.get() : nullptr, snap ? snap->generation : 0, w.id, sh.nb_workers);
       w.qos.reconfigure(snap);
       if (snap != nullptr)
         for (uint16_t p = 0; p < sh.nb_ports; ++p)
