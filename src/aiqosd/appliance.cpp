@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+
 #include <ctime>
 
 #include "control/policy_engine.h"
@@ -232,8 +234,40 @@ CtlResult Appliance::class_set(const std::string& name, std::optional<uint64_t> 
                                        dp_.policy()->engine->policy().classes));
 }
 
-CtlResult Appliance::flows(const FlowQuery&) {
-  return CtlResult::failure("flows: not available yet (flow tables are private to workers)");
+CtlResult Appliance::flows(const FlowQuery& q) {
+  std::lock_guard lk(mu_);
+  const PolicyEngine& e = *dp_.policy()->engine;
+  FlowFilter f;
+  if (q.klass) {
+    auto idx = e.policy().class_index(*q.klass);
+    if (!idx) return CtlResult::failure("no class named '" + *q.klass + "'");
+    f.class_id = *idx;
+  }
+  if (q.model) f.model.append(*q.model);
+  std::vector<FlowInfo> flows = dp_.top_flows(q.top, f);
+  static const char* kL7[] = {"-", "h1", "h2", "tls", "unclassified"};
+  nlohmann::json out = nlohmann::json::array();
+  for (const FlowInfo& fi : flows) {
+    bool lo = fi.client_side == kSideLo;
+    char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+    int af = fi.key.family == 4 ? AF_INET : AF_INET6;
+    inet_ntop(af, (lo ? fi.key.lo_addr : fi.key.hi_addr).data(), a, sizeof a);
+    inet_ntop(af, (lo ? fi.key.hi_addr : fi.key.lo_addr).data(), b, sizeof b);
+    uint8_t cs = fi.client_side, ss = static_cast<uint8_t>(cs ^ 1);
+    out.push_back({{"client", std::string(a) + ":" + std::to_string(lo ? fi.key.lo_port : fi.key.hi_port)},
+                   {"server", std::string(b) + ":" + std::to_string(lo ? fi.key.hi_port : fi.key.lo_port)},
+                   {"proto", fi.key.proto == 6 ? "tcp" : fi.key.proto == 17 ? "udp" : std::to_string(fi.key.proto)},
+                   {"vlan", fi.key.vlan},
+                   {"l7", kL7[fi.l7 < 5 ? fi.l7 : 0]},
+                   {"class", e.class_name(fi.class_id)},
+                   {"model", fi.last_model.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::string(fi.last_model.view()))},
+                   {"open_requests", fi.open_requests},
+                   {"bytes_from_client", fi.bytes[cs]},
+                   {"bytes_from_server", fi.bytes[ss]},
+                   {"packets", fi.pkts[0] + fi.pkts[1]},
+                   {"age_s", static_cast<double>(fi.last_seen_ns - fi.created_ns) / 1e9}});
+  }
+  return CtlResult::success(out);
 }
 
 CtlResult Appliance::stats(const std::string& by) {

@@ -69,6 +69,7 @@ struct Classifier::FlowL7 final : RequestEvents {
   L7Error pending_error = L7Error::none;  // set inside a callback, acted on after feed()
   uint32_t tls = kNil;                    // index of a ClientHello parser while one is needed
   uint32_t blocked = 0;                   // open requests over budget with action drop
+  BoundedString<64> last_model;           // for aiqosctl flows --model
   std::optional<L7Connection> l7;
 
   uint8_t client_side() const noexcept {
@@ -323,6 +324,7 @@ Classifier::FlowL7* Classifier::l7_alloc(Flow& f, uint8_t c2s_side) noexcept {
   c.c2s_side = c2s_side;
   c.swap_applied = false;
   c.blocked = 0;
+  c.last_model.clear();
   c.pending_error = L7Error::none;
   c.l7.emplace(cfg_.l7, c);
   f.l7_index = i + 1;
@@ -376,7 +378,11 @@ void Classifier::req_free(ReqSlot* s) noexcept {
   --req_in_use_;
 }
 
-void Classifier::emit(FlowL7&, ReqSlot& s) noexcept {
+void Classifier::emit(FlowL7& c, ReqSlot& s) noexcept {
+  if (!s.rec.model.empty()) {
+    c.last_model.clear();
+    c.last_model.append(s.rec.model.view());
+  }
   ++ctr_.requests_emitted;
   sink_.emit(s.rec);
 }
@@ -708,6 +714,53 @@ void Classifier::finish_tls(Flow& f, FlowL7& c) noexcept {
   f.l7_kind = kL7Done;
   f.stream[0].release(*pool_);
   f.stream[1].release(*pool_);
+}
+
+size_t Classifier::top_flows(FlowInfo* out, size_t max, const FlowFilter& filter) const noexcept {
+  if (max == 0) return 0;
+  size_t n = 0;
+  auto total = [](const FlowInfo& f) { return f.bytes[0] + f.bytes[1]; };
+  flows_->for_each([&](const Flow& f) {
+    if (filter.class_id >= 0 && f.class_id != filter.class_id) return;
+    FlowInfo fi;
+    fi.key = f.key;
+    fi.client_side = f.client_side;
+    fi.class_id = f.class_id;
+    fi.bytes[0] = f.bytes[0];
+    fi.bytes[1] = f.bytes[1];
+    fi.pkts[0] = f.pkts[0];
+    fi.pkts[1] = f.pkts[1];
+    fi.created_ns = f.created_ns;
+    fi.last_seen_ns = f.last_seen_ns;
+    if (f.l7_kind == kL7Unclassified) fi.l7 = 4;
+    if (f.l7_kind == kL7Done) fi.l7 = 3;
+    if (f.l7_kind == kL7Active && f.l7_index != 0) {
+      const FlowL7& c = l7_[f.l7_index - 1];
+      fi.last_model = c.last_model;
+      for (uint32_t i = c.head; i != kNil; i = req_[i].next) {
+        ++fi.open_requests;
+        if (!req_[i].rec.model.empty()) {
+          fi.last_model.clear();
+          fi.last_model.append(req_[i].rec.model.view());
+        }
+      }
+      if (c.tls != kNil) fi.l7 = 3;
+      else if (c.l7 && c.l7->proto() == L7Proto::http2) fi.l7 = 2;
+      else if (c.l7 && c.l7->proto() == L7Proto::http1) fi.l7 = 1;
+    }
+    if (!filter.model.empty() && fi.last_model.view() != filter.model.view()) return;
+    // Keep the largest `max`: insertion into a sorted prefix (max is small).
+    size_t pos = n < max ? n : max;
+    while (pos > 0 && total(out[pos - 1]) < total(fi)) {
+      if (pos < max) out[pos] = out[pos - 1];
+      --pos;
+    }
+    if (pos < max) {
+      out[pos] = fi;
+      if (n < max) ++n;
+    }
+  });
+  return n;
 }
 
 void Classifier::expire(uint64_t now_ns, uint32_t budget) noexcept { flows_->expire(now_ns, budget); }

@@ -53,6 +53,24 @@ struct PacketClass {
   bool drop = false;        // the client's frames of a request over its budget (action drop)
 };
 
+// One flow as `aiqosctl flows` shows it.
+struct FlowInfo {
+  FlowKey key;
+  uint8_t client_side = 0;  // kSideLo / kSideHi: which key endpoint is the client
+  uint16_t class_id = 0;
+  uint64_t bytes[2] = {};  // by sender side
+  uint64_t pkts[2] = {};
+  uint64_t created_ns = 0, last_seen_ns = 0;
+  uint8_t l7 = 0;  // 0 none, 1 http1, 2 http2, 3 tls, 4 unclassified
+  uint32_t open_requests = 0;
+  BoundedString<64> last_model;  // of the latest request whose model was known
+};
+
+struct FlowFilter {
+  int class_id = -1;            // -1: any
+  BoundedString<64> model;      // empty: any
+};
+
 // Receives finished requests. Called on the worker; must not block.
 class RequestSink {
  public:
@@ -119,6 +137,9 @@ class Classifier {
   void flush() noexcept;
 
   const ClassifierCounters& counters() const noexcept { return ctr_; }
+  // The `max` largest flows (by bytes) passing `filter`, largest first; returns
+  // how many were written. Scans the whole table: operator queries only.
+  size_t top_flows(FlowInfo* out, size_t max, const FlowFilter& filter) const noexcept;
   const FlowTable& flows() const noexcept { return *flows_; }
   const ReassemblyPool& reassembly() const noexcept { return *pool_; }
   uint32_t l7_in_use() const noexcept { return l7_in_use_; }

@@ -166,6 +166,13 @@ class FlowTable {
   // Everything the constructor allocated (entries + buckets).
   uint64_t memory_bytes() const noexcept;
   const FlowTableCounters& counters() const noexcept { return ctr_; }
+  // Calls fn(const Flow&) for every flow in the table: O(capacity), for an
+  // operator's query (aiqosctl flows), never per packet.
+  template <class F>
+  void for_each(F&& fn) const {
+    for (uint32_t i = 0; i < cfg_.max_flows; ++i)
+      if (flows_[i].in_use_) fn(flows_[i]);
+  }
   ReassemblyPool& pool() noexcept { return pool_; }
 
  private:

@@ -61,6 +61,7 @@ Dataplane::~Dataplane() {
     if (wc == nullptr) continue;
     delete wc->cls;
     delete wc->req_sink;
+    delete[] wc->dump_buf;
     wc->~WorkerCtx();
     rte_free(wc);
   }
@@ -232,6 +233,7 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
     // Offline nothing is real time: a worker waits for room rather than lose a record.
     wc.req_sink = new RingRequestSink(req_pool_, r, !opts.pcap_in.empty());
     wc.cls = new Classifier(ccfg, *wc.req_sink);
+    wc.dump_buf = new FlowInfo[kMaxFlowDump];
     wc.wall0_ns = wall0;
     wc.tsc0 = tsc0;
     wc.ns_per_tsc = 1e9 / static_cast<double>(rte_get_tsc_hz());
@@ -307,6 +309,31 @@ void Dataplane::publish(std::unique_ptr<PolicySnapshot> snap) {
   // returns within a loop of each; workers not started yet hold nothing.
   if (started_) rte_rcu_qsbr_synchronize(sh_.qsv, RTE_QSBR_THRID_INVALID);
   current_ = std::move(snap);  // frees the previous snapshot
+}
+
+std::vector<FlowInfo> Dataplane::top_flows(size_t top, const FlowFilter& filter) {
+  top = std::min(top, kMaxFlowDump);
+  std::vector<FlowInfo> all;
+  if (!started_) return all;
+  std::vector<uint32_t> want(sh_.nb_workers);
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    WorkerCtx& wc = *sh_.workers[w];
+    wc.dump_filter = filter;
+    wc.dump_max = static_cast<uint32_t>(top);
+    want[w] = wc.dump_req.load(std::memory_order_relaxed) + 1;
+    wc.dump_req.store(want[w], std::memory_order_release);
+  }
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
+    WorkerCtx& wc = *sh_.workers[w];
+    for (int i = 0; i < 1000 && wc.dump_done.load(std::memory_order_acquire) != want[w]; ++i) rte_delay_us_sleep(1000);
+    if (wc.dump_done.load(std::memory_order_acquire) != want[w]) continue;  // busy worker: skipped
+    all.insert(all.end(), wc.dump_buf, wc.dump_buf + wc.dump_n);
+  }
+  std::sort(all.begin(), all.end(), [](const FlowInfo& a, const FlowInfo& b) {
+    return a.bytes[0] + a.bytes[1] > b.bytes[0] + b.bytes[1];
+  });
+  if (all.size() > top) all.resize(top);
+  return all;
 }
 
 Dataplane::ClassTotals Dataplane::class_totals(uint16_t c) const {

@@ -75,6 +75,14 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
   ClassCounters cls_ctr[kMaxQosClasses];
   Shaper* shaper[kMaxPorts] = {};
   LatencyHistogram latency;  // RX to TX of every frame sent (worker: wo, ctlplane: ro)
+  // Flow dump for aiqosctl: ctlplane writes the filter and bumps dump_req;
+  // the worker fills dump_buf at its next loop and sets dump_done = dump_req.
+  std::atomic<uint32_t> dump_req{0};   // ctlplane: wo, dataplane: ro
+  std::atomic<uint32_t> dump_done{0};  // dataplane: wo, ctlplane: ro
+  FlowFilter dump_filter;              // ctlplane: wo before dump_req
+  uint32_t dump_max = 0;
+  FlowInfo* dump_buf = nullptr;        // dataplane: wo until dump_done
+  size_t dump_n = 0;
   TxBuffer tx[kMaxPorts];
 };
 
@@ -133,6 +141,10 @@ class Dataplane {
     uint64_t frames = 0, bytes = 0, policed = 0, remarked = 0, demoted = 0;
   };
   ClassTotals class_totals(uint16_t class_id) const;
+  // The largest flows over all workers (each worker scans its own table at
+  // its next poll loop; waits up to a second). Control path.
+  static constexpr size_t kMaxFlowDump = 1000;
+  std::vector<FlowInfo> top_flows(size_t top, const FlowFilter& filter);
   std::string stats_line() const;   // one line for --stats-interval
   std::string stats_table() const;  // multi-line report printed at exit
   std::string stats_json() const;

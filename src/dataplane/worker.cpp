@@ -193,6 +193,11 @@ int worker_main(void* arg) {
   while (!sh.stop.load(std::memory_order_relaxed)) {
     w.ctr.loops.add();
     bool busy = false;
+    // aiqosctl flows: a scan of this worker's table, on request only.
+    if (uint32_t req = w.dump_req.load(std::memory_order_acquire); req != w.dump_done.load(std::memory_order_relaxed)) {
+      w.dump_n = w.cls->top_flows(w.dump_buf, w.dump_max, w.dump_filter);
+      w.dump_done.store(req, std::memory_order_release);
+    }
     // A new policy snapshot: classify and police with it from now on.
     if (const PolicySnapshot* snap = sh.policy.load(std::memory_order_acquire); snap != w.snap) {
       w.snap = snap;
