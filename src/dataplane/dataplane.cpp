@@ -184,6 +184,7 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
   if (nw > kMaxWorkers) fail("too many worker lcores");
   sh_.nb_workers = static_cast<uint16_t>(nw);
   sh_.burst = opts.burst;
+  sh_.shape_ports = opts.egress_rate_bps != 0;
 
   pool_ = rte_pktmbuf_pool_create("aiqos_mbufs", opts.mbufs, 256, kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
                                   static_cast<int>(rte_socket_id()));

@@ -89,6 +89,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
 struct Shared {
   std::atomic<bool> stop{false};  // dataplane: ro, ctlplane: wo
   int ts_offset = -1;             // mbuf dynfield of RX timestamps, -1 if none
+  bool shape_ports = false;       // --egress-rate given: every frame goes through the shapers
   uint64_t ts_flag = 0;
   uint16_t nb_ports = 0;          // ctlplane wo before launch; dataplane ro
   uint16_t nb_workers = 0;

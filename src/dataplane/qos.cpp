@@ -37,6 +37,7 @@ std::unique_ptr<PolicySnapshot> PolicySnapshot::build(std::unique_ptr<PolicyEngi
     MeterShare m = meter_share(c.rate_bps, c.burst_bytes, workers);
     if (m.cir_bytes_per_s != 0 && c.exceed == ExceedAction::drop && q.tc != kBestEffortTc) {
       q.shaped = true;
+      s->any_shaped = true;
       s->tc_rate[q.tc] = m.cir_bytes_per_s;
     } else if (m.cir_bytes_per_s != 0) {
       rte_meter_srtcm_params prm{m.cir_bytes_per_s, m.cbs_bytes, 0};

@@ -44,6 +44,9 @@ struct PolicySnapshot {
   uint32_t generation = 0;
   std::unique_ptr<PolicyEngine> engine;
   std::vector<QosClass> classes;
+  // Some class is shaped to a rate: frames go through the shapers. Without
+  // one (and without --egress-rate) they bypass rte_sched entirely.
+  bool any_shaped = false;
   // Per traffic class, this worker's share of the class rate in bytes/s (0: not limited).
   std::array<uint64_t, RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE> tc_rate{};
 

@@ -56,6 +56,9 @@ void flush(WorkerCtx& w, uint16_t port) noexcept {
 void forward(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
   const Shared& sh = *w.sh;
   // Frames for shaped ports are queued in the shaper by traffic class.
+  // Shapers are bypassed (no rte_sched cost) unless a class is shaped or the
+  // ports are: without a rate there is no queue for priority to act on.
+  const bool use_shapers = sh.shape_ports || (w.snap != nullptr && w.snap->any_shaped);
   rte_mbuf* shq[kMaxPorts][kMaxBurst];
   uint8_t shtc[kMaxPorts][kMaxBurst];
   uint16_t nsh[kMaxPorts] = {};
@@ -68,7 +71,7 @@ void forward(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
       drop(w, in.id, DropReason::no_peer, &m, 1);
       continue;
     }
-    if (w.shaper[in.peer] != nullptr) {
+    if (use_shapers && w.shaper[in.peer] != nullptr) {
       uint16_t k = nsh[in.peer]++;
       shq[in.peer][k] = m;
       shtc[in.peer][k] =
