@@ -37,6 +37,15 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) noexcept {
   }
   return true;
 }
+// The record's client and server, from the flow key and the client side.
+void set_endpoints(RequestRecord& r, const FlowKey& k, bool client_lo) noexcept {
+  r.src = client_lo ? k.lo_addr : k.hi_addr;
+  r.dst = client_lo ? k.hi_addr : k.lo_addr;
+  r.sport = client_lo ? k.lo_port : k.hi_port;
+  r.dport = client_lo ? k.hi_port : k.lo_port;
+  r.vlan = k.vlan;
+  r.family = k.family;
+}
 }  // namespace
 
 struct Classifier::ReqSlot {
@@ -137,14 +146,7 @@ struct Classifier::FlowL7 final : RequestEvents {
     s->stream_id = h.stream_id;
     RequestRecord& r = s->rec;
     r.ts_ns = cls->now_;
-    const FlowKey& k = flow->key;
-    bool client_lo = client_side() == kSideLo;
-    r.src = client_lo ? k.lo_addr : k.hi_addr;
-    r.dst = client_lo ? k.hi_addr : k.lo_addr;
-    r.sport = client_lo ? k.lo_port : k.hi_port;
-    r.dport = client_lo ? k.hi_port : k.lo_port;
-    r.vlan = k.vlan;
-    r.family = k.family;
+    set_endpoints(r, flow->key, client_side() == kSideLo);
     r.stream_id = h.stream_id;
     bool h2 = l7 && l7->proto() == L7Proto::http2;
     r.proto = starts_with_ci(h.content_type, "application/grpc") ? ReqProto::grpc : (h2 ? ReqProto::h2 : ReqProto::h1);
@@ -673,14 +675,7 @@ void Classifier::finish_tls(Flow& f, FlowL7& c) noexcept {
   const TlsClientHello& h = tls_[c.tls]->hello();
   RequestRecord r;
   r.ts_ns = now_;
-  const FlowKey& k = f.key;
-  bool client_lo = c.client_side() == kSideLo;
-  r.src = client_lo ? k.lo_addr : k.hi_addr;
-  r.dst = client_lo ? k.hi_addr : k.lo_addr;
-  r.sport = client_lo ? k.lo_port : k.hi_port;
-  r.dport = client_lo ? k.hi_port : k.lo_port;
-  r.vlan = k.vlan;
-  r.family = k.family;
+  set_endpoints(r, f.key, c.client_side() == kSideLo);
   r.proto = ReqProto::tls;
   r.authority.append(h.sni);
   r.endpoint = Endpoint::other;

@@ -41,6 +41,16 @@ bool port_can_rss(uint16_t port, uint16_t nb_workers) {
          info.hash_key_size > 0 && info.hash_key_size <= 64;
 }
 
+// Frames one worker received and sent, over all ports.
+std::pair<uint64_t, uint64_t> worker_frames(const WorkerCtx& wc, uint16_t nb_ports) {
+  uint64_t rx = 0, tx = 0;
+  for (uint16_t p = 0; p < nb_ports; ++p) {
+    rx += wc.ctr.port[p].rx_packets.get();
+    tx += wc.ctr.port[p].tx_packets.get();
+  }
+  return {rx, tx};
+}
+
 }  // namespace
 
 const char* drop_reason_name(DropReason r) noexcept {
@@ -488,11 +498,7 @@ std::string Dataplane::stats_table() const {
   o << line;
   for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
     const WorkerCtx& wc = *sh_.workers[w];
-    uint64_t rx = 0, tx = 0;
-    for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
-      rx += wc.ctr.port[p].rx_packets.get();
-      tx += wc.ctr.port[p].tx_packets.get();
-    }
+    auto [rx, tx] = worker_frames(wc, sh_.nb_ports);
     std::snprintf(line, sizeof line, "%-7u %-6u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
                   w, wc.lcore, rx, tx, wc.ctr.dispatched_in.get(), wc.ctr.dispatched_out.get(), wc.ctr.busy_loops.get());
     o << line;
@@ -548,11 +554,7 @@ std::string Dataplane::stats_json() const {
   j["workers"] = json::array();
   for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
     const WorkerCtx& wc = *sh_.workers[w];
-    uint64_t rx = 0, tx = 0;
-    for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
-      rx += wc.ctr.port[p].rx_packets.get();
-      tx += wc.ctr.port[p].tx_packets.get();
-    }
+    auto [rx, tx] = worker_frames(wc, sh_.nb_ports);
     json parse = json::object();
     for (size_t s = 0; s < kParseStatuses; ++s) parse[parse_status_name(static_cast<ParseStatus>(s))] = wc.ctr.parse[s].get();
     const Classifier& c = *wc.cls;
