@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# End-to-end QoS: real h2c traffic through aiqosd (af_packet on two veths) in the testbed, with the
+# policies in tests/e2e/qos/. Needs root. Exit 0 = pass, 1 = fail, 77 = skipped (meson's SKIP).
+#
+# usage: qos_test.sh AIQOSD_BIN AIQOSCTL_BIN [PHASE...]     PHASE: rate priority vlan remark
+#
+#   rate      a class shaped to 20 Mbit/s (exceed: drop) gives a 25 MB download 20 Mbit/s of
+#             GOODPUT +-10% (curl's speed_download: HTTP body bytes; the frames carrying them are
+#             ~4.6% more: 1514-byte frames for 1448 bytes of payload), while an unlimited class
+#             downloads concurrently at >= 3x that.
+#   priority  --egress-rate 50Mbit: batch downloads saturate the link; the p99 of interactive
+#             h2load requests (per-request times from --log-file, first 100 of 1100 left out as
+#             warm-up) stays within 2x (+1 ms of slack for timer noise) of its uncontended p99;
+#             batch gets >= 35 Mbit/s of goodput over its 12 s; and the client's receive rate
+#             stays within 25..60 Mbit/s in every 0.5 s interval (the egress rate holds).
+#   vlan      a class with vlan 100 pcp 5: frames of its flow, from the request on, leave tagged
+#             (tcpdump on srv0 in the server namespace; the server's kernel drops tagged frames,
+#             so the request does not complete: expected). The handshake stays untagged.
+#   remark    a class policed at 1 Mbit/s with exceed: remark exceed_dscp: 8: a 2 MB download's
+#             frames carry DSCP 26 within the rate and DSCP 8 above it; aiqosctl shows remarked > 0.
+#
+# Environment: AIQOS_E2E_OUT (logs; default tests/e2e/out), AIQOS_KEEP_LOGS=1 (keep logs after a
+# pass), AIQOS_TB_PREFIX (namespace prefix).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+
+if [[ $# -lt 2 || $1 == -h || $1 == --help ]]; then
+	sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	[[ $# -ge 2 ]] && exit 0 || exit 2
+fi
+AIQOSD=$(realpath "$1")
+AIQOSCTL=$(realpath "$2")
+shift 2
+PHASES=("$@")
+((${#PHASES[@]})) || PHASES=(rate priority vlan remark)
+
+if [[ $(id -u) != 0 ]]; then
+	echo "SKIP: needs root (network namespaces)"
+	exit 77
+fi
+for c in tcpdump tshark h2load curl node /usr/bin/python3; do
+	if ! command -v "$c" >/dev/null 2>&1; then
+		echo "SKIP: $c is not installed"
+		exit 77
+	fi
+done
+
+# shellcheck source=scripts/lib/testbed.sh
+source "$REPO/scripts/lib/testbed.sh"
+
+OUT_ROOT=${AIQOS_E2E_OUT:-$REPO/tests/e2e/out}
+mkdir -p "$OUT_ROOT"
+TB_DIR="$OUT_ROOT/qos.$TB_PREFIX"
+rm -rf "$TB_DIR"
+mkdir -p "$TB_DIR"
+URL="http://$TB_SRV_IP:$TB_PORT"
+CTL_SOCK="$TB_DIR/ctl.sock"
+
+FAILS=0
+BG_PIDS=()
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+info() { echo "INFO: $*"; }
+
+# Background jobs this script started (curl, tcpdump) are ended by their own PID.
+stop_bg() {
+	local p
+	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	BG_PIDS=()
+}
+
+finish() {
+	local rc=$?
+	trap '' INT TERM
+	trap - EXIT
+	stop_bg
+	tb_down
+	if ((FAILS > 0)) || [[ $rc != 0 ]]; then
+		if [[ -f $TB_DIR/aiqosd.log ]]; then
+			echo "---- last lines of aiqosd.log ----"
+			tail -n 30 "$TB_DIR/aiqosd.log"
+		fi
+		echo "logs: $TB_DIR"
+		echo "RESULT: FAIL ($FAILS failed checks, exit $rc)"
+		exit 1
+	fi
+	if [[ ${AIQOS_KEEP_LOGS:-0} != 1 ]]; then
+		rm -rf "$TB_DIR"
+	else
+		echo "logs: $TB_DIR"
+	fi
+	echo "RESULT: PASS"
+	exit 0
+}
+trap finish EXIT
+trap 'echo "interrupted"; exit 130' INT TERM
+
+mbit() { awk -v b="$1" 'BEGIN { printf "%.1f", b * 8 / 1e6 }'; } # bytes/s -> Mbit/s
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+
+# start_dut POLICY [aiqosd options]: aiqosd with its log, stats and control socket in TB_DIR.
+start_dut() {
+	local policy=$1
+	shift
+	rm -f "$CTL_SOCK"
+	tb_start_aiqosd "$AIQOSD" --policy "$HERE/qos/$policy" --stats-interval 0 \
+		--stats-json "$TB_DIR/stats.$policy.json" --ctl-socket "$CTL_SOCK" --prometheus none "$@"
+}
+stop_dut() {
+	local rc=0
+	tb_stop_aiqosd TERM 5 || rc=$?
+	cp "$TB_DIR/aiqosd.log" "$TB_DIR/aiqosd.$1.log" 2>/dev/null || true
+	if [[ $rc == 0 ]]; then pass "$1: aiqosd exited 0"; else fail "$1: aiqosd exit $rc"; fi
+}
+ctl() { "$AIQOSCTL" --socket "$CTL_SOCK" --timeout 5 "$@"; }
+
+# The numbers one class has in `aiqosctl --json classes`: "frames bytes policed remarked demoted".
+class_counters() {
+	ctl --json classes | /usr/bin/python3 -c '
+import json, sys
+for c in json.load(sys.stdin):
+    if c["name"] == sys.argv[1]:
+        print(c["frames"], c["bytes"], c["policed"], c["remarked"], c["demoted"])' "$1"
+}
+
+# curl_dl CLASS BYTES OUTFILE [MAXTIME]: GET /download/BYTES with x-class: CLASS; prints
+# "http_code size_download time_total speed_download" (bytes, s, bytes/s).
+curl_dl() {
+	tb_cli curl -sS --http2-prior-knowledge --max-time "${4:-60}" -o /dev/null -H "x-class: $1" \
+		-w '%{http_code} %{size_download} %{time_total} %{speed_download}\n' "$URL/download/$2" \
+		>"$3" 2>"$3.err" || true
+}
+
+tb_up || { fail "testbed set-up"; exit 1; }
+tb_start_h2c_server node || { fail "h2c server start-up"; exit 1; }
+
+# ----------------------------------------------------------------------------------------- (a)
+phase_rate() {
+	local lim=25000000
+	start_dut rate.yaml || { fail "rate: aiqosd start-up"; return; }
+	# Uncontended first, then the same download while the unlimited class pulls as hard as it can.
+	curl_dl limited "$lim" "$TB_DIR/rate.alone"
+	read -r code size t speed <"$TB_DIR/rate.alone"
+	info "rate: limited class alone: HTTP $code, $size bytes in ${t}s = $(mbit "$speed") Mbit/s goodput"
+	local alone=$speed
+
+	curl_dl limited "$lim" "$TB_DIR/rate.limited" &
+	local lpid=$!
+	BG_PIDS+=("$lpid")
+	local ubytes=0 i line t0 t1
+	t0=$(date +%s.%N)
+	# Unlimited downloads back to back while the limited one runs (bounded: 200 x 100 MB).
+	for ((i = 0; i < 200; i++)); do
+		tb_pid_alive "$lpid" || break
+		curl_dl unlimited 100000000 "$TB_DIR/rate.unlimited.$i" 30
+		read -r code size _ _ <"$TB_DIR/rate.unlimited.$i"
+		[[ $code == 200 ]] || { fail "rate: unlimited download $i: HTTP $code $(head -c 200 "$TB_DIR/rate.unlimited.$i.err")"; break; }
+		ubytes=$((ubytes + size))
+	done
+	t1=$(date +%s.%N)
+	wait "$lpid" || true
+	BG_PIDS=()
+	local ubps
+	ubps=$(awk -v b="$ubytes" -v a="$t0" -v c="$t1" 'BEGIN { printf "%.0f", b / (c - a) }')
+	read -r code size t speed <"$TB_DIR/rate.limited"
+	local frames_mbit
+	frames_mbit=$(awk -v s="$speed" 'BEGIN { printf "%.1f", s * 8 / 1e6 * 1514 / 1448 }')
+	info "rate: limited with unlimited beside it: HTTP $code, $size bytes in ${t}s = $(mbit "$speed") Mbit/s goodput (~$frames_mbit Mbit/s of frames); unlimited $((ubytes / 1000000)) MB in $(awk -v a="$t0" -v c="$t1" 'BEGIN{printf "%.1f", c-a}')s = $(mbit "$ubps") Mbit/s"
+	if [[ $code == 200 && $size == "$lim" ]] && ge "$speed" 2250000 && ge 2750000 "$speed"; then
+		pass "rate: 20Mbit class: $(mbit "$speed") Mbit/s goodput with an unlimited class beside it (want 18-22); alone $(mbit "$alone")"
+	else
+		fail "rate: 20Mbit class: HTTP $code, $size bytes, $(mbit "$speed") Mbit/s goodput (want 18-22)"
+	fi
+	if ge "$alone" 2250000 && ge 2750000 "$alone"; then
+		pass "rate: 20Mbit class alone: $(mbit "$alone") Mbit/s goodput (want 18-22)"
+	else
+		fail "rate: 20Mbit class alone: $(mbit "$alone") Mbit/s goodput (want 18-22)"
+	fi
+	if ge "$ubps" $((3 * 2500000)); then
+		pass "rate: unlimited class beside it: $(mbit "$ubps") Mbit/s (want >= 60)"
+	else
+		fail "rate: unlimited class beside it: $(mbit "$ubps") Mbit/s (want >= 60)"
+	fi
+	read -r f b _ _ _ < <(class_counters limited) || true
+	info "rate: aiqosctl: limited class $f frames, $b bytes (both directions)"
+	stop_dut rate
+	/usr/bin/python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("INFO: rate: drops by port:", {p["port"]: {k: v for k, v in p.get("drops", {}).items() if v} for p in s["ports"]})' \
+		"$TB_DIR/stats.rate.yaml.json" || true
+}
+
+# ----------------------------------------------------------------------------------------- (b)
+# p99 in ms of an h2load --log-file (start_us, status, duration_us), leaving out the first 100
+# requests by start time (connection set-up and the server's warm-up give ~20 ms outliers there,
+# with or without load); prints "nan ..." on non-200 rows.
+p99_ms() {
+	/usr/bin/python3 - "$1" <<'PY'
+import math, sys
+rows, bad = [], 0
+for line in open(sys.argv[1]):
+    f = line.split("\t")
+    if len(f) < 3:
+        continue
+    if f[1] != "200":
+        bad += 1
+    rows.append((int(f[0]), int(f[2]) / 1000))
+rows.sort()
+d = [r[1] for r in rows[100:]]
+if not d or bad:
+    print(f"nan {len(d)} {bad}")
+    sys.exit(0)
+d.sort()
+p = lambda q: d[min(len(d) - 1, math.ceil(q * len(d)) - 1)]
+print(f"{p(0.99):.3f} {len(d)} {bad} {p(0.5):.3f} {d[-1]:.3f}")
+PY
+}
+
+run_h2load() { # NAME
+	printf '%s' '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":8}' >"$TB_DIR/prio.body.json"
+	timeout 120 ip netns exec "$TB_NS_CLI" h2load -n 1100 -c 2 -m 1 -T 30 -H 'content-type: application/json' \
+		-H 'x-class: interactive' -d "$TB_DIR/prio.body.json" --log-file "$TB_DIR/prio.$1.tsv" \
+		"$URL/v1/chat/completions" >"$TB_DIR/prio.$1.log" 2>&1 || true
+}
+
+phase_priority() {
+	start_dut priority.yaml --egress-rate 50Mbit || { fail "priority: aiqosd start-up"; return; }
+	run_h2load warmup
+	run_h2load alone
+	local a_p99 a_n a_bad a_p50 a_max
+	read -r a_p99 a_n a_bad a_p50 a_max <<<"$(p99_ms "$TB_DIR/prio.alone.tsv")"
+	info "priority: interactive alone: $a_n requests, p50 ${a_p50:-?} ms, p99 $a_p99 ms, max ${a_max:-?} ms"
+
+	# Batch: three parallel downloads for 12 s, far more than 50 Mbit/s can carry. The client's
+	# received bytes are sampled every 0.5 s: the egress rate must hold in every interval.
+	local k
+	(
+		prev=$(tb_cli cat /sys/class/net/cli0/statistics/rx_bytes)
+		for ((k = 0; k < 26; k++)); do
+			sleep 0.5
+			cur=$(tb_cli cat /sys/class/net/cli0/statistics/rx_bytes)
+			echo $(((cur - prev) * 16))
+			prev=$cur
+		done
+	) >"$TB_DIR/prio.link.bps" &
+	local sampler=$!
+	for k in 1 2 3; do
+		curl_dl batch 1000000000 "$TB_DIR/prio.batch.$k" 12 &
+		BG_PIDS+=($!)
+	done
+	sleep 3 # let TCP fill the batch queue
+	local b0 b1 t0 t1
+	read -r _ b0 _ _ _ < <(class_counters batch) || true
+	t0=$(date +%s.%N)
+	run_h2load loaded
+	sleep 1
+	read -r _ b1 _ _ _ < <(class_counters batch) || true
+	t1=$(date +%s.%N)
+	local bframes
+	[[ ${b0:-} =~ ^[0-9]+$ && ${b1:-} =~ ^[0-9]+$ ]] || fail "priority: aiqosctl class counters unreadable (before '${b0:-}', after '${b1:-}')"
+	bframes=$(awk -v a="${b0:-0}" -v b="${b1:-0}" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", (b - a) / (e - s) }')
+	local l_p99 l_n l_bad l_p50 l_max
+	read -r l_p99 l_n l_bad l_p50 l_max <<<"$(p99_ms "$TB_DIR/prio.loaded.tsv")"
+	for k in "${BG_PIDS[@]}"; do wait "$k" || true; done
+	BG_PIDS=()
+	wait "$sampler" || true
+	# Intervals 2..22 (1 s to 11 s into the downloads): the link is busy throughout.
+	local lmax lmin lseries
+	lseries=$(sed -n '3,22p' "$TB_DIR/prio.link.bps" | awk '{ printf "%s%.0f", sep, $1 / 1e6; sep = " " }')
+	lmax=$(sed -n '3,22p' "$TB_DIR/prio.link.bps" | sort -n | tail -n1)
+	lmin=$(sed -n '3,22p' "$TB_DIR/prio.link.bps" | sort -n | head -n1)
+	info "priority: cli0 receive rate per 0.5 s (Mbit/s): $lseries"
+	if ge 60000000 "${lmax:-0}" && ge "${lmin:-0}" 25000000; then
+		pass "priority: the 50Mbit egress rate held in every 0.5 s (min $(mbit $((lmin / 8))), max $(mbit $((lmax / 8))) Mbit/s)"
+	else
+		fail "priority: the 50Mbit egress rate did not hold: 0.5 s intervals from $(mbit $((${lmin:-0} / 8))) to $(mbit $((${lmax:-0} / 8))) Mbit/s (want 25..60)"
+	fi
+	local bbytes=0 btime=0 code size t
+	for k in 1 2 3; do
+		read -r code size t _ <"$TB_DIR/prio.batch.$k"
+		bbytes=$((bbytes + size))
+		btime=$(awk -v a="$btime" -v b="$t" 'BEGIN { print (b > a) ? b : a }')
+	done
+	local bbps
+	bbps=$(awk -v b="$bbytes" -v t="$btime" 'BEGIN { printf "%.0f", (t > 0) ? b / t : 0 }')
+	info "priority: batch class bytes ${b0:-?} -> ${b1:-?} over $(awk -v s="$t0" -v e="$t1" "BEGIN{printf \"%.2f\", e-s}")s"
+	info "priority: interactive with batch saturating 50Mbit: $l_n requests, p50 ${l_p50:-?} ms, p99 $l_p99 ms, max ${l_max:-?} ms; batch $(mbit "$bframes") Mbit/s of frames while h2load ran (aiqosctl class bytes), $(mbit "$bbps") Mbit/s goodput over 12 s incl. slow start"
+	if [[ $a_p99 == nan || $l_p99 == nan ]]; then
+		fail "priority: h2load failed (alone: $a_n rows $a_bad not 200; loaded: $l_n rows $l_bad not 200); see $TB_DIR/prio.*.log"
+	elif [[ $l_n != 1000 ]]; then
+		fail "priority: $l_n of 1000 measured interactive requests completed under load"
+	elif awk -v l="$l_p99" -v a="$a_p99" 'BEGIN { exit !(l <= 2 * a + 1) }'; then
+		pass "priority: interactive p99 $l_p99 ms under a saturated 50Mbit link vs $a_p99 ms alone (want <= 2x + 1 ms)"
+	else
+		fail "priority: interactive p99 $l_p99 ms under load vs $a_p99 ms alone (want <= 2x + 1 ms)"
+	fi
+	if ge "$bbps" 4375000; then
+		pass "priority: batch got $(mbit "$bbps") Mbit/s goodput of the 50Mbit link over 12 s (want >= 35)"
+	else
+		fail "priority: batch got $(mbit "$bbps") Mbit/s goodput of the 50Mbit link over 12 s (want >= 35)"
+	fi
+	stop_dut priority
+	/usr/bin/python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("INFO: priority: drops by port:", {p["port"]: {k: v for k, v in p.get("drops", {}).items() if v} for p in s["ports"]})' \
+		"$TB_DIR/stats.priority.yaml.json" || true
+}
+
+# ----------------------------------------------------------------------------------------- (c)
+# start_capture NS IFACE FILE: tcpdump in the background until stop_bg; waits until it listens.
+start_capture() {
+	local i
+	ip netns exec "$1" tcpdump -i "$2" -U -n -s 128 -w "$3" >"$3.log" 2>&1 &
+	BG_PIDS+=($!)
+	for ((i = 0; i < 50; i++)); do
+		grep -q "listening on" "$3.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "tcpdump on $2 did not start: $(cat "$3.log")"
+	return 1
+}
+
+phase_vlan() {
+	start_dut marking.yaml || { fail "vlan: aiqosd start-up"; return; }
+	local cap="$TB_DIR/vlan.srv0.pcap" sport=41100
+	start_capture "$TB_NS_SRV" srv0 "$cap" || return
+	# The server's kernel has no VLAN 100 interface: it drops the tagged request, curl times out.
+	tb_cli curl -sS --http2-prior-knowledge --max-time 3 --local-port "$sport" -o /dev/null \
+		-H 'x-class: tagged' -H 'content-type: application/json' \
+		-d '{"model":"gpt-4o","messages":[{"role":"user","content":"tag me"}]}' \
+		"$URL/v1/chat/completions" >/dev/null 2>&1 || true
+	sleep 0.5
+	stop_bg
+	# Every frame of the connection from the client, in order: vlan id, pcp, flags, payload length.
+	tshark -r "$cap" -Y "tcp.srcport == $sport" -T fields -e vlan.id -e vlan.priority -e tcp.flags.syn \
+		-e tcp.len >"$TB_DIR/vlan.fields" 2>"$TB_DIR/vlan.tshark.err" || true
+	/usr/bin/python3 - "$TB_DIR/vlan.fields" <<'PY' >"$TB_DIR/vlan.verdict" || true
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+first = next((i for i, r in enumerate(rows) if r[0]), None)
+if first is None:
+    print(f"FAIL no tagged frame among {len(rows)} frames of the connection")
+    sys.exit()
+tagged = rows[first:]
+bad = [r for r in tagged if r[0] != "100" or r[1] != "5"]
+syn = rows[0] if rows and rows[0][2] in ("1", "True") else None
+pre = rows[:first]
+msg = (f"{len(rows)} frames: {len(pre)} untagged before classification "
+       f"(SYN {'untagged' if syn and not syn[0] else 'tagged?'}), {len(tagged)} from the request on, "
+       f"{len(tagged) - len(bad)} with VLAN 100 PCP 5, first tagged carries {tagged[0][3]} payload bytes")
+ok = not bad and tagged and int(tagged[0][3] or 0) > 0 and syn is not None and not syn[0]
+print(("PASS " if ok else "FAIL ") + msg)
+PY
+	local verdict
+	verdict=$(cat "$TB_DIR/vlan.verdict")
+	if [[ $verdict == PASS* ]]; then pass "vlan: ${verdict#PASS }"; else fail "vlan: ${verdict#FAIL } (capture $cap)"; fi
+	stop_dut vlan
+}
+
+# ----------------------------------------------------------------------------------------- (d)
+phase_remark() {
+	start_dut marking.yaml || { fail "remark: aiqosd start-up"; return; }
+	local cap="$TB_DIR/remark.cli0.pcap"
+	start_capture "$TB_NS_CLI" cli0 "$cap" || return
+	curl_dl metered 2000000 "$TB_DIR/remark.dl" 30
+	sleep 0.3
+	stop_bg
+	local code size t speed
+	read -r code size t speed <"$TB_DIR/remark.dl"
+	[[ $code == 200 && $size == 2000000 ]] || fail "remark: download HTTP $code $size bytes"
+	# DSCP of the server's data frames (a policer re-marks; it does not slow TCP down).
+	local counts
+	counts=$(tshark -r "$cap" -Y "tcp.srcport == $TB_PORT && tcp.len > 0" -T fields -e ip.dsfield.dscp \
+		2>/dev/null | sort -n | uniq -c | awk '{ printf "%s%s:%s", sep, $2, $1; sep = " " }')
+	local n26 n8
+	n26=$(awk -v RS=' ' -F: '$1 == 26 { print $2 }' <<<"$counts")
+	n8=$(awk -v RS=' ' -F: '$1 == 8 { print $2 }' <<<"$counts")
+	local remarked
+	read -r _ _ _ remarked _ < <(class_counters metered) || true
+	info "remark: 2 MB download at $(mbit "$speed") Mbit/s through a 1Mbit remark class; data frames by DSCP: $counts; aiqosctl remarked=$remarked"
+	if [[ -n $n8 && -n $n26 ]] && ((n8 > n26)) && [[ $counts != *" "*" "* ]]; then
+		pass "remark: ${n26:-0} frames DSCP 26 (within 1 Mbit/s), ${n8:-0} DSCP 8 (above it), no other DSCP"
+	else
+		fail "remark: data frames by DSCP '$counts' (want both 26 and 8, mostly 8, nothing else)"
+	fi
+	if [[ ${remarked:-0} =~ ^[0-9]+$ ]] && ((remarked > 0)); then
+		pass "remark: aiqosctl classes: metered remarked=$remarked"
+	else
+		fail "remark: aiqosctl classes: metered remarked='${remarked:-}' (want > 0)"
+	fi
+	stop_dut remark
+}
+
+for ph in "${PHASES[@]}"; do
+	case $ph in
+	rate) phase_rate ;;
+	priority) phase_priority ;;
+	vlan) phase_vlan ;;
+	remark) phase_remark ;;
+	*) fail "unknown phase $ph" ;;
+	esac
+	# A phase that failed half-way may have left aiqosd running.
+	[[ -z $TB_AIQOSD_PID ]] || tb_stop_aiqosd TERM 5 || true
+done
+info "requests_per_second and token_budget are not covered by this test"
