@@ -50,6 +50,7 @@ void set_endpoints(RequestRecord& r, const FlowKey& k, bool client_lo) noexcept 
 
 struct Classifier::ReqSlot {
   RequestRecord rec;
+  uint32_t class_gen = 0;  // policy generation rec.class_id belongs to
   bool rps_charged = false, tokens_charged = false;
   BodyStream body;
   GrpcModelDecoder grpc;
@@ -213,8 +214,9 @@ struct Classifier::FlowL7 final : RequestEvents {
     s->grpc_open = false;
     if (s->class_pending) {
       cls->classify_request(*this, *s, true);
-    } else if (cls->resolver_ != nullptr) {
-      // The body is in: charge its tokens (may demote the request).
+    } else if (cls->resolver_ != nullptr && s->class_gen == cls->policy_gen_) {
+      // The body is in: charge its tokens (may demote the request). A request
+      // classified under an earlier policy keeps that class and its name.
       cls->charge_budgets(*this, *s, true);
       cls->set_class_name(s->rec);
       cls->update_flow_class(*this);
@@ -364,6 +366,7 @@ Classifier::ReqSlot* Classifier::req_alloc() noexcept {
   s->in_use = true;
   s->body_open = s->req_ended = s->resp_ended = s->grpc_open = s->class_pending = false;
   s->rps_charged = s->tokens_charged = false;
+  s->class_gen = 0;
   s->n_extra = 0;
   ++req_in_use_;
   return s;
@@ -426,6 +429,7 @@ void Classifier::classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept {
   f.tenant = r.tenant.view();
   bool pending = false;
   r.class_id = resolver_->classify(f, worker_, &pending);
+  s.class_gen = policy_gen_;
   s.class_pending = pending && !final;
   charge_budgets(c, s, final || !s.class_pending);
   set_class_name(r);
@@ -476,7 +480,7 @@ CountBucket* Classifier::tenant_bucket(uint16_t class_id, std::string_view tenan
 // demoted, or its client's frames are dropped (docs/qos.md).
 void Classifier::charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept {
   RequestRecord& r = s.rec;
-  if (r.class_id >= rps_.size() || r.budget != 0) return;
+  if (s.class_gen != policy_gen_ || r.class_id >= rps_.size() || r.budget != 0) return;
   ClassBudget b = resolver_->budget(r.class_id);
   bool over = false;
   if (!s.rps_charged && b.requests_per_second > 0) {
@@ -518,16 +522,22 @@ void Classifier::charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept {
 // urgent class among its open requests (lowest priority number; the earliest
 // request on a tie). With none open it keeps the last class it had.
 void Classifier::update_flow_class(FlowL7& c) noexcept {
-  if (c.flow == nullptr || c.head == kNil || resolver_ == nullptr) return;
-  uint16_t best = req_[c.head].rec.class_id;
-  uint8_t best_prio = resolver_->priority(best);
-  for (uint32_t i = req_[c.head].next; i != kNil; i = req_[i].next) {
+  if (c.flow == nullptr || resolver_ == nullptr) return;
+  // Only requests classified under the policy in force count: a class number
+  // means nothing under another policy.
+  bool any = false;
+  uint16_t best = 0;
+  uint8_t best_prio = 0;
+  for (uint32_t i = c.head; i != kNil; i = req_[i].next) {
+    if (req_[i].class_gen != policy_gen_) continue;
     uint8_t p = resolver_->priority(req_[i].rec.class_id);
-    if (p < best_prio) {
+    if (!any || p < best_prio) {
+      any = true;
       best_prio = p;
       best = req_[i].rec.class_id;
     }
   }
+  if (!any) return;
   c.flow->class_id = best;
   c.flow->policy_gen = policy_gen_;
 }

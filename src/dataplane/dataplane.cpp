@@ -248,6 +248,7 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
     wc.wall0_ns = wall0;
     wc.tsc0 = tsc0;
     wc.ns_per_tsc = 1e9 / static_cast<double>(rte_get_tsc_hz());
+    wc.tsc_hz = rte_get_tsc_hz();
   }
   // RCU for policy snapshots: one reader thread id per worker.
   size_t qsz = rte_rcu_qsbr_get_memsize(sh_.nb_workers);

@@ -67,6 +67,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
   // carry their own timestamps (offline replay), which then win.
   uint64_t wall0_ns = 0, tsc0 = 0;
   double ns_per_tsc = 0;
+  uint64_t tsc_hz = 0;
   bool offline_clock = false;  // frames carried timestamps: expiry follows them
   // QoS: the snapshot this worker last saw (worker: rw), its meters, per-class
   // counters (worker: wo, ctlplane: ro) and a shaper per egress port (or none).

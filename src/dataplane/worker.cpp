@@ -2,6 +2,8 @@
 // pipeline -> TX on the peer port. No allocation, lock, syscall or log line
 // per frame; everything a worker writes is its own.
 #include <rte_cycles.h>
+
+#include <ctime>
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
 
@@ -111,7 +113,8 @@ bool drain_shapers(WorkerCtx& w) noexcept {
 }
 
 uint64_t wall_ns(const WorkerCtx& w, uint64_t tsc) noexcept {
-  return w.wall0_ns + static_cast<uint64_t>(static_cast<double>(tsc - w.tsc0) * w.ns_per_tsc);
+  // Signed: a frame stamped (by another worker) just before the last re-anchoring.
+  return w.wall0_ns + static_cast<uint64_t>(static_cast<double>(static_cast<int64_t>(tsc - w.tsc0)) * w.ns_per_tsc);
 }
 
 // The classification stage: flow table, reassembly, HTTP/TLS parsers. A
@@ -196,6 +199,15 @@ int worker_main(void* arg) {
   while (!sh.stop.load(std::memory_order_relaxed)) {
     w.ctr.loops.add();
     bool busy = false;
+    // Re-anchor the TSC to the wall clock once a second: rte_get_tsc_hz() is
+    // an estimate, and request timestamps must not drift (clock_gettime is a
+    // vDSO call, once a second per worker).
+    if (uint64_t t = rte_rdtsc(); t - w.tsc0 > w.tsc_hz) {
+      timespec ts{};
+      clock_gettime(CLOCK_REALTIME, &ts);
+      w.wall0_ns = uint64_t(ts.tv_sec) * 1000000000ULL + uint64_t(ts.tv_nsec);
+      w.tsc0 = rte_rdtsc();
+    }
     // aiqosctl flows: a scan of this worker's table, on request only.
     if (uint32_t req = w.dump_req.load(std::memory_order_acquire); req != w.dump_done.load(std::memory_order_relaxed)) {
       w.dump_n = w.cls->top_flows(w.dump_buf, w.dump_max, w.dump_filter);
