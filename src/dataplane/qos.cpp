@@ -1,6 +1,8 @@
 #include "dataplane/qos.h"
 
+#include <rte_cycles.h>
 #include <rte_ether.h>
+#include <rte_malloc.h>
 
 #include <algorithm>
 
@@ -150,86 +152,106 @@ uint16_t WorkerQos::apply(rte_mbuf** pkts, uint16_t n, uint64_t tsc, ClassCounte
 }
 
 Shaper::~Shaper() {
-  if (port_ != nullptr) rte_sched_port_free(port_);
+  if (slots_ == nullptr) return;
+  for (size_t t = 0; t < kTcs; ++t)
+    for (uint32_t k = 0; k < fifo_[t].count; ++k) rte_pktmbuf_free(slots_[t * qsize_ + (fifo_[t].head + k) % qsize_]);
+  rte_free(slots_);
 }
 
+namespace {
+// Burst of a rate-limited bucket: 20 ms at the rate, at least two full frames.
+double burst_for(double bytes_per_s) noexcept {
+  return std::max(bytes_per_s / 50.0, 2.0 * static_cast<double>(kMaxFrameBytes));
+}
+}  // namespace
+
 bool Shaper::init(const std::string& name, uint64_t rate_bps, uint16_t queue_frames, int socket, std::string& error) {
-  ShaperShare sh = shaper_share(rate_bps, 1);
-  sh.frame_overhead = 0;  // rates count Ethernet frame bytes, as the meters do
-  port_bytes_per_s_ = sh.port_bytes_per_s;
-  tb_size_ = sh.tb_size;
-  rte_sched_subport_profile_params sp{};
-  sp.tb_rate = sh.port_bytes_per_s;
-  sp.tb_size = sh.tb_size;
-  for (auto& r : sp.tc_rate) r = sh.port_bytes_per_s;
-  sp.tc_period = sh.tc_period_ms;
-  rte_sched_port_params pp{};
-  pp.name = name.c_str();
-  pp.socket = socket;
-  pp.rate = sh.port_bytes_per_s;
-  pp.mtu = 1522;
-  pp.frame_overhead = sh.frame_overhead;
-  pp.n_subports_per_port = 1;
-  pp.subport_profiles = &sp;
-  pp.n_subport_profiles = 1;
-  pp.n_max_subport_profiles = 1;
-  pp.n_pipes_per_subport = 1;
-  port_ = rte_sched_port_config(&pp);
-  if (port_ == nullptr) {
-    error = "rte_sched_port_config failed for " + name;
+  qsize_ = queue_frames;
+  slots_ = static_cast<rte_mbuf**>(
+      rte_zmalloc_socket(name.c_str(), sizeof(rte_mbuf*) * kTcs * qsize_, RTE_CACHE_LINE_SIZE, socket));
+  if (slots_ == nullptr) {
+    error = "shaper " + name + ": out of memory";
     return false;
   }
-  rte_sched_pipe_params pipe{};
-  pipe.tb_rate = sh.port_bytes_per_s;
-  pipe.tb_size = sh.tb_size;
-  for (auto& r : pipe.tc_rate) r = sh.port_bytes_per_s;
-  pipe.tc_period = sh.tc_period_ms;
-  pipe.tc_ov_weight = 1;
-  for (auto& w : pipe.wrr_weights) w = 1;
-  rte_sched_subport_params sub{};
-  sub.n_pipes_per_subport_enabled = 1;
-  for (auto& q : sub.qsize) q = queue_frames;
-  sub.pipe_profiles = &pipe;
-  sub.n_pipe_profiles = 1;
-  sub.n_max_pipe_profiles = 256;  // a new one per policy change of class rates
-  if (int rc = rte_sched_subport_config(port_, 0, &sub, 0); rc != 0) {
-    error = "rte_sched_subport_config failed for " + name + ": " + std::to_string(rc);
-    return false;
-  }
-  if (int rc = rte_sched_pipe_config(port_, 0, 0, 0); rc != 0) {
-    error = "rte_sched_pipe_config failed for " + name + ": " + std::to_string(rc);
-    return false;
-  }
+  tsc_hz_ = static_cast<double>(rte_get_tsc_hz());
+  double port = static_cast<double>(rate_bps) / 8.0;
+  port_.per_tsc = port / tsc_hz_;
+  port_.burst = burst_for(port);
+  port_.tokens = port_.burst;
+  last_tsc_ = rte_rdtsc();
   return true;
 }
 
-bool Shaper::set_tc_rates(const std::array<uint64_t, RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE>& r) noexcept {
-  if (port_ == nullptr || r == rates_) return true;
-  rte_sched_pipe_params pipe{};
-  pipe.tb_rate = port_bytes_per_s_;
-  pipe.tb_size = tb_size_;
-  uint64_t min_rate = 0;
-  for (size_t i = 0; i < r.size(); ++i) {
-    pipe.tc_rate[i] = r[i] != 0 ? std::min(r[i], port_bytes_per_s_) : port_bytes_per_s_;
-    if (r[i] != 0 && (min_rate == 0 || r[i] < min_rate)) min_rate = r[i];
+bool Shaper::set_tc_rates(const std::array<uint64_t, kTcs>& r) noexcept {
+  if (r == rates_) return true;
+  for (size_t t = 0; t < kTcs; ++t) {
+    Bucket& b = tc_[t];
+    if (r[t] == 0) {
+      b = Bucket{};
+    } else {
+      b.per_tsc = static_cast<double>(r[t]) / tsc_hz_;
+      b.burst = burst_for(static_cast<double>(r[t]));
+      b.tokens = std::min(b.tokens, b.burst);
+    }
   }
-  pipe.tc_period = tc_period_ms_for(min_rate);
-  pipe.tc_ov_weight = 1;
-  for (auto& w : pipe.wrr_weights) w = 1;
-  uint32_t id;
-  if (rte_sched_subport_pipe_profile_add(port_, 0, &pipe, &id) != 0) return false;
-  if (rte_sched_pipe_config(port_, 0, 0, static_cast<int32_t>(id)) != 0) return false;
   rates_ = r;
   return true;
 }
 
-uint32_t Shaper::enqueue(rte_mbuf** pkts, uint32_t n, const uint8_t* tcs) noexcept {
-  for (uint32_t i = 0; i < n; ++i) rte_sched_port_pkt_write(port_, pkts[i], 0, 0, tcs[i], 0, RTE_COLOR_GREEN);
-  return static_cast<uint32_t>(rte_sched_port_enqueue(port_, pkts, n));
+void Shaper::refill(uint64_t now) noexcept {
+  double dt = static_cast<double>(now - last_tsc_);
+  last_tsc_ = now;
+  port_.tokens = std::min(port_.burst, port_.tokens + dt * port_.per_tsc);
+  for (Bucket& b : tc_)
+    if (b.per_tsc != 0) b.tokens = std::min(b.burst, b.tokens + dt * b.per_tsc);
 }
 
-uint32_t Shaper::dequeue(rte_mbuf** pkts, uint32_t n) noexcept {
-  return static_cast<uint32_t>(rte_sched_port_dequeue(port_, pkts, n));
+uint32_t Shaper::enqueue(rte_mbuf** pkts, uint32_t n, const uint8_t* tcs) noexcept {
+  uint32_t ok = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    size_t t = tcs[i] < kTcs ? tcs[i] : kTcs - 1;
+    Fifo& f = fifo_[t];
+    if (f.count == qsize_) {
+      rte_pktmbuf_free(pkts[i]);
+      continue;
+    }
+    slots_[t * qsize_ + (f.head + f.count) % qsize_] = pkts[i];
+    ++f.count;
+    ++ok;
+  }
+  return ok;
+}
+
+uint32_t Shaper::dequeue(rte_mbuf** out, uint32_t n) noexcept {
+  refill(rte_rdtsc());
+  uint32_t k = 0;
+  while (k < n) {
+    bool sent = false;
+    for (size_t t = 0; t < kTcs && k < n; ++t) {
+      Fifo& f = fifo_[t];
+      if (f.count == 0) continue;
+      rte_mbuf* m = slots_[t * qsize_ + f.head];
+      double len = static_cast<double>(rte_pktmbuf_pkt_len(m));
+      if (port_.tokens < len) return k;  // the port is the limit: nobody may go
+      Bucket& b = tc_[t];
+      if (b.per_tsc != 0 && b.tokens < len) continue;  // this class waits; a lower one may go
+      port_.tokens -= len;
+      if (b.per_tsc != 0) b.tokens -= len;
+      f.head = (f.head + 1) % qsize_;
+      --f.count;
+      out[k++] = m;
+      sent = true;
+      break;  // strict priority: start again from the most urgent class
+    }
+    if (!sent) break;
+  }
+  return k;
+}
+
+uint32_t Shaper::queued() const noexcept {
+  uint32_t q = 0;
+  for (const Fifo& f : fifo_) q += f.count;
+  return q;
 }
 
 }  // namespace aiqos

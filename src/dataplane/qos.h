@@ -79,9 +79,19 @@ class WorkerQos {
   rte_meter_srtcm meters_[kMaxQosClasses];
 };
 
-// Strict-priority shaper of one egress port, owned by one worker.
+// Strict-priority shaper of one egress port, owned by one worker: a FIFO per
+// traffic class (class priority order), a real-time token bucket per shaped
+// class and one for the port. Each dequeue serves the most urgent class whose
+// head frame has both the class's and the port's tokens.
+//
+// Why not rte_sched: with every class in one pipe (the only way to get strict
+// priority between them), a shaped class next to a busy unshaped one lost 40%
+// of its rate (its traffic-class credit is refreshed only when the grinder
+// reloads the pipe), and the port rate is not paced in real time (bursts, then
+// silence). Both measured in tests/e2e/qos_test.sh; see docs/qos.md.
 class Shaper {
  public:
+  static constexpr size_t kTcs = RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE;
   Shaper() = default;
   ~Shaper();
   Shaper(const Shaper&) = delete;
@@ -89,22 +99,33 @@ class Shaper {
   // rate_bps: this worker's share of the port; queue_frames: per traffic class.
   bool init(const std::string& name, uint64_t rate_bps, uint16_t queue_frames, int socket, std::string& error);
   // Worker side, when a snapshot changes: limit each traffic class to its
-  // class's rate (bytes/s; 0: the port rate). Reuses the profile in force
-  // when nothing changed. False when rte_sched refuses (profile table full):
-  // the previous rates stay.
-  bool set_tc_rates(const std::array<uint64_t, RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE>& bytes_per_s) noexcept;
-  bool active() const noexcept { return port_ != nullptr; }
+  // class's rate (bytes/s; 0: only the port rate).
+  bool set_tc_rates(const std::array<uint64_t, kTcs>& bytes_per_s) noexcept;
+  bool active() const noexcept { return slots_ != nullptr; }
   // Queues frames (each tagged with its class's traffic class); returns how
-  // many were accepted. rte_sched frees the refused ones.
+  // many were accepted. Refused frames (their class's queue is full) are freed.
   uint32_t enqueue(rte_mbuf** pkts, uint32_t n, const uint8_t* tcs) noexcept;
   // Frames whose time has come, in strict priority order.
   uint32_t dequeue(rte_mbuf** pkts, uint32_t n) noexcept;
+  uint32_t queued() const noexcept;
 
  private:
-  rte_sched_port* port_ = nullptr;
-  uint64_t port_bytes_per_s_ = 0;
-  uint64_t tb_size_ = 0;
-  std::array<uint64_t, RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE> rates_{};  // in force
+  struct Bucket {
+    double tokens = 0, burst = 0, per_tsc = 0;  // per_tsc 0: unlimited
+  };
+  struct Fifo {
+    uint32_t head = 0, count = 0;
+  };
+  void refill(uint64_t now) noexcept;
+
+  rte_mbuf** slots_ = nullptr;  // kTcs FIFOs of qsize_ frames each
+  uint32_t qsize_ = 0;
+  std::array<Fifo, kTcs> fifo_{};
+  std::array<Bucket, kTcs> tc_{};
+  Bucket port_;
+  uint64_t last_tsc_ = 0;
+  double tsc_hz_ = 0;
+  std::array<uint64_t, kTcs> rates_{};  // in force
 };
 
 }  // namespace aiqos
