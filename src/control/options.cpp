@@ -193,6 +193,20 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     err << "aiqosd: intervals must not be negative\n";
     return ParseOutcome::error;
   }
+  // Credentials are never captured, whatever the command line says.
+  for (const std::string* h : {&o.tenant_header}) {
+    for (auto cred : kCredentialHeaders)
+      if (!h->empty() && *h == cred) {
+        err << "aiqosd: --tenant-header " << *h << ": credential headers are never captured\n";
+        return ParseOutcome::error;
+      }
+  }
+  for (const auto& h : o.capture_headers)
+    for (auto cred : kCredentialHeaders)
+      if (h == cred) {
+        err << "aiqosd: --capture-header " << h << ": credential headers are never captured\n";
+        return ParseOutcome::error;
+      }
   if (o.flows == 0 || o.l7_conns == 0 || o.requests == 0) {
     err << "aiqosd: --flows, --l7-conns and --requests must be positive\n";
     return ParseOutcome::error;
