@@ -573,8 +573,11 @@ else:
     out("FAIL", f"in ts order the class switches at {len(clusters)} places (want {len(changes)}, one per policy change; "
                 f"first record {seq[0][1] if seq else None}): {short}")
 n200 = sum(1 for r in load if r.get("status") == 200 and not r.get("incomplete") and not r.get("reset"))
-if len(load) == h2_started and n200 == len(load) and n200 >= h2_ok:
-    out("PASS", f"one complete 200 record per request h2load started ({h2_started}; {h2_ok} finished inside its duration)")
+# h2load -D abandons the requests in flight when its time is up (neither succeeded nor
+# failed): those may be logged reset or incomplete; every one that succeeded must be a 200.
+if len(load) == h2_started and n200 >= h2_ok and len(load) - n200 <= h2_started - h2_ok:
+    out("PASS", f"one record per request h2load started ({h2_started}); {n200} complete with 200, "
+                f"{h2_ok} succeeded inside its duration")
 else:
     out("FAIL", f"{len(load)} records of h2load's requests, {n200} complete with 200; h2load started {h2_started}, succeeded {h2_ok}")
 sys.exit(0 if ok else 1)
