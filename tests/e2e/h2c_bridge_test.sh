@@ -42,36 +42,9 @@ TB_DIR="$OUT_ROOT/h2c_bridge.$TB_PREFIX"
 rm -rf "$TB_DIR"
 mkdir -p "$TB_DIR"
 
-FAILS=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-info() { echo "INFO: $*"; }
-
-finish() {
-	local rc=$?
-	trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
-	trap - EXIT
-	tb_down
-	if ((FAILS > 0)) || [[ $rc != 0 ]]; then
-		if [[ -f $TB_DIR/aiqosd.log ]]; then
-			echo "---- last lines of aiqosd.log ----"
-			tail -n 30 "$TB_DIR/aiqosd.log"
-		fi
-		echo "logs: $TB_DIR"
-		echo "RESULT: FAIL ($FAILS failed checks, exit $rc)"
-		exit 1
-	fi
-	rm -f "$TB_DIR/download.bin"
-	if [[ ${AIQOS_KEEP_LOGS:-0} != 1 ]]; then
-		rm -rf "$TB_DIR"
-	else
-		echo "logs: $TB_DIR"
-	fi
-	echo "RESULT: PASS"
-	exit 0
-}
-trap finish EXIT
-trap 'echo "interrupted"; exit 130' INT TERM
+# shellcheck source=tests/e2e/lib.sh
+source "$REPO/tests/e2e/lib.sh"
+e2e_before_exit() { rm -f "$TB_DIR/download.bin"; }
 
 # ---- testbed and device under test ----
 tb_up || { fail "testbed set-up"; exit 1; }

@@ -58,45 +58,8 @@ mkdir -p "$TB_DIR"
 URL="http://$TB_SRV_IP:$TB_PORT"
 CTL_SOCK="$TB_DIR/ctl.sock"
 
-FAILS=0
-BG_PIDS=()
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-info() { echo "INFO: $*"; }
-
-# Background jobs this script started (curl, tcpdump) are ended by their own PID.
-stop_bg() {
-	local p
-	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	BG_PIDS=()
-}
-
-finish() {
-	local rc=$?
-	trap '' INT TERM
-	trap - EXIT
-	stop_bg
-	tb_down
-	if ((FAILS > 0)) || [[ $rc != 0 ]]; then
-		if [[ -f $TB_DIR/aiqosd.log ]]; then
-			echo "---- last lines of aiqosd.log ----"
-			tail -n 30 "$TB_DIR/aiqosd.log"
-		fi
-		echo "logs: $TB_DIR"
-		echo "RESULT: FAIL ($FAILS failed checks, exit $rc)"
-		exit 1
-	fi
-	if [[ ${AIQOS_KEEP_LOGS:-0} != 1 ]]; then
-		rm -rf "$TB_DIR"
-	else
-		echo "logs: $TB_DIR"
-	fi
-	echo "RESULT: PASS"
-	exit 0
-}
-trap finish EXIT
-trap 'echo "interrupted"; exit 130' INT TERM
+# shellcheck source=tests/e2e/lib.sh
+source "$REPO/tests/e2e/lib.sh"
 
 mbit() { awk -v b="$1" 'BEGIN { printf "%.1f", b * 8 / 1e6 }'; } # bytes/s -> Mbit/s
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }

@@ -68,45 +68,8 @@ TEN_ERRORS="$REPO/tests/unit/control/data/ten_errors.yaml"
 RELOADS=50
 MARGIN_MS=${AIQOS_RELOAD_MARGIN_MS:-50}
 
-FAILS=0
-BG_PIDS=()
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-info() { echo "INFO: $*"; }
-
-# Background jobs this script started (h2load, curl) are ended by their own PID.
-stop_bg() {
-	local p
-	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	BG_PIDS=()
-}
-
-finish() {
-	local rc=$?
-	trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
-	trap - EXIT
-	stop_bg
-	tb_down
-	if ((FAILS > 0)) || [[ $rc != 0 ]]; then
-		if [[ -f $TB_DIR/aiqosd.log ]]; then
-			echo "---- last lines of aiqosd.log ----"
-			tail -n 30 "$TB_DIR/aiqosd.log"
-		fi
-		echo "logs: $TB_DIR"
-		echo "RESULT: FAIL ($FAILS failed checks, exit $rc)"
-		exit 1
-	fi
-	if [[ ${AIQOS_KEEP_LOGS:-0} != 1 ]]; then
-		rm -rf "$TB_DIR"
-	else
-		echo "logs: $TB_DIR"
-	fi
-	echo "RESULT: PASS"
-	exit 0
-}
-trap finish EXIT
-trap 'echo "interrupted"; exit 130' INT TERM
+# shellcheck source=tests/e2e/lib.sh
+source "$REPO/tests/e2e/lib.sh"
 
 ctl() { "$AIQOSCTL" --socket "$CTL_SOCK" --timeout 5 "$@"; }
 
