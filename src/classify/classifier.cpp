@@ -573,7 +573,8 @@ void Classifier::on_flow_release(void* ctx, Flow& f, FlowRelease) noexcept {
   f.l7_kind = kL7None;
 }
 
-PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept {
+PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns,
+                                  uint64_t flow_hash) noexcept {
   ++ctr_.packets;
   now_ = now_ns;
   PacketClass pc;
@@ -589,7 +590,8 @@ PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> 
   }
   const uint8_t side = side_of(swapped);
   const bool tcp = p.l4proto == 6;
-  FlowLookup lk = flows_->lookup_or_create(key, side, tcp ? p.tcp_flags : 0,
+  // symmetric_hash(p) is flow_key_hash(key) for every frame with a flow key.
+  FlowLookup lk = flows_->lookup_or_create(key, flow_hash, side, tcp ? p.tcp_flags : 0,
                                            static_cast<uint32_t>(frame.size()), now_ns);
   if (lk.flow == nullptr) {
     ++ctr_.unclassified[static_cast<size_t>(Unclassified::table_full)];

@@ -130,7 +130,13 @@ class Classifier {
   // One decoded frame. `now_ns` is the frame's time (capture time offline,
   // wall clock live); it stamps request records and drives timeouts.
   // Returns the class the frame is charged to.
-  PacketClass on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept;
+  PacketClass on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept {
+    return on_packet(p, frame, now_ns, symmetric_hash(p));
+  }
+  // The same with symmetric_hash(p) already computed (the dataplane hashes
+  // every frame once, for dispatch). `flow_hash` MUST be symmetric_hash(p).
+  PacketClass on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns,
+                        uint64_t flow_hash) noexcept;
   // Expires idle flows, looking at no more than `budget` flows.
   void expire(uint64_t now_ns, uint32_t budget = 64) noexcept;
   // Ends every flow: open requests are emitted as incomplete (offline end, shutdown).

@@ -6,10 +6,10 @@
 namespace aiqos {
 namespace {
 
-uint32_t hash32(const FlowKey& key) noexcept {
-  uint64_t h = flow_key_hash(key);
-  return static_cast<uint32_t>(h ^ (h >> 32));
-}
+uint32_t hash32(uint64_t h) noexcept { return static_cast<uint32_t>(h ^ (h >> 32)); }
+uint32_t hash32(const FlowKey& key) noexcept { return hash32(flow_key_hash(key)); }
+
+constexpr unsigned kLruEpochShift = 20;  // ~1.05 ms
 
 }  // namespace
 
@@ -130,12 +130,12 @@ uint32_t FlowTable::take_entry(uint64_t now) noexcept {
   return idx;
 }
 
-FlowLookup FlowTable::lookup_or_create(const FlowKey& key, uint8_t side, uint8_t tcp_flags,
-                                       uint32_t wire_bytes, uint64_t now_ns) noexcept {
+FlowLookup FlowTable::lookup_or_create(const FlowKey& key, uint64_t key_hash, uint8_t side,
+                                       uint8_t tcp_flags, uint32_t wire_bytes, uint64_t now_ns) noexcept {
   now_ = std::max(now_, now_ns);
   side &= 1;
   ++ctr_.lookups;
-  const uint32_t h = hash32(key);
+  const uint32_t h = hash32(key_hash);
   uint32_t idx = find_index(key, h);
   bool created = false;
   if (idx != kNil) {
@@ -169,6 +169,7 @@ FlowLookup FlowTable::lookup_or_create(const FlowKey& key, uint8_t side, uint8_t
     uint32_t& head = buckets_[h & mask_];
     f.chain_ = head;
     head = idx;
+    f.lru_epoch_ = static_cast<uint32_t>(now_ >> kLruEpochShift);
     lru_append(idx);
     ++size_;
     ++ctr_.flows_created;
@@ -214,10 +215,14 @@ void FlowTable::account(Flow& f, uint8_t side, uint8_t tcp_flags, uint32_t wire_
       cls = TimeoutClass::tcp_handshake;
     }
   }
-  // Move to the tail of (possibly another) list: lists stay sorted by last_seen.
+  // Move to the tail of (possibly another) list, at most once an epoch within
+  // the same list: lists stay sorted by last_seen to within an epoch.
+  const auto epoch = static_cast<uint32_t>(now_ >> kLruEpochShift);
+  if (cls == f.tclass_ && epoch == f.lru_epoch_) return;
   uint32_t idx = index_of(f);
   lru_remove(idx);
   f.tclass_ = cls;
+  f.lru_epoch_ = epoch;
   lru_append(idx);
 }
 

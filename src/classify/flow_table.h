@@ -7,6 +7,10 @@
 // established, TCP closing, other). Within a list every flow has the same
 // timeout, so the list is ordered by deadline as well as by last_seen:
 // expire() only ever looks at list heads (bounded work, O(1) per flow).
+// A flow moves to the tail at most once per LRU epoch (2^20 ns, ~1 ms) of
+// its own, not on every packet: lists are ordered by last_seen to within one
+// epoch, so expiry and eviction order are exact to ~1 ms and a busy flow
+// costs no list surgery per packet.
 //
 // Eviction when full: the list head with the EARLIEST DEADLINE
 // (last_seen + its class timeout) is evicted, i.e. the flow closest to timing
@@ -98,6 +102,8 @@ struct Flow {
   uint32_t chain_ = kNil;  // next in bucket chain / free list
   uint32_t lru_prev_ = kNil;
   uint32_t lru_next_ = kNil;
+  // Coarse time (now >> kLruEpochShift) of the last move to its list's tail.
+  uint32_t lru_epoch_ = 0;
 };
 
 struct FlowTableConfig {
@@ -143,6 +149,12 @@ class FlowTable {
   // lifecycle, client side, timeout class, LRU position. `tcp_flags` is 0 for
   // non-TCP. `wire_bytes` is whatever the caller wants counted (frame length).
   FlowLookup lookup_or_create(const FlowKey& key, uint8_t side, uint8_t tcp_flags,
+                              uint32_t wire_bytes, uint64_t now_ns) noexcept {
+    return lookup_or_create(key, flow_key_hash(key), side, tcp_flags, wire_bytes, now_ns);
+  }
+  // The same with the key's flow_key_hash() already computed (the dataplane
+  // hashes every frame once, for dispatch): it MUST be flow_key_hash(key).
+  FlowLookup lookup_or_create(const FlowKey& key, uint64_t key_hash, uint8_t side, uint8_t tcp_flags,
                               uint32_t wire_bytes, uint64_t now_ns) noexcept;
   // Read-only lookup: no accounting, no creation.
   Flow* find(const FlowKey& key) noexcept;

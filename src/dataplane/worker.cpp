@@ -135,7 +135,7 @@ void classify(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
       w.offline_clock = true;
     }
     std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
-    PacketClass pc = w.cls->on_packet(md->pkt, frame, t);
+    PacketClass pc = w.cls->on_packet(md->pkt, frame, t, md->hash);
     md->class_id = pc.class_id;
     md->from_client = pc.from_client;
     md->over_budget = pc.drop;
