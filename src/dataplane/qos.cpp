@@ -166,6 +166,10 @@ double burst_for(double bytes_per_s) noexcept {
 }  // namespace
 
 bool Shaper::init(const std::string& name, uint64_t rate_bps, uint16_t queue_frames, int socket, std::string& error) {
+  if (queue_frames == 0 || (queue_frames & (queue_frames - 1)) != 0) {
+    error = "shaper " + name + ": queue length must be a power of two";
+    return false;
+  }
   qsize_ = queue_frames;
   slots_ = static_cast<rte_mbuf**>(
       rte_zmalloc_socket(name.c_str(), sizeof(rte_mbuf*) * kTcs * qsize_, RTE_CACHE_LINE_SIZE, socket));
@@ -215,7 +219,7 @@ uint32_t Shaper::enqueue(rte_mbuf** pkts, uint32_t n, const uint8_t* tcs) noexce
       rte_pktmbuf_free(pkts[i]);
       continue;
     }
-    slots_[t * qsize_ + (f.head + f.count) % qsize_] = pkts[i];
+    slots_[t * qsize_ + ((f.head + f.count) & (qsize_ - 1))] = pkts[i];
     ++f.count;
     ++ok;
   }
@@ -224,26 +228,25 @@ uint32_t Shaper::enqueue(rte_mbuf** pkts, uint32_t n, const uint8_t* tcs) noexce
 
 uint32_t Shaper::dequeue(rte_mbuf** out, uint32_t n) noexcept {
   refill(rte_rdtsc());
+  const uint32_t mask = qsize_ - 1;  // qsize_ is a power of two (init)
   uint32_t k = 0;
-  while (k < n) {
-    bool sent = false;
-    for (size_t t = 0; t < kTcs && k < n; ++t) {
-      Fifo& f = fifo_[t];
-      if (f.count == 0) continue;
+  // Strict priority. Within one call no tokens are added, so a class found
+  // empty or over its rate stays so: each class is visited once, most urgent
+  // first, and gives what it can before the next may go.
+  for (size_t t = 0; t < kTcs && k < n; ++t) {
+    Fifo& f = fifo_[t];
+    Bucket& b = tc_[t];
+    while (f.count != 0 && k < n) {
       rte_mbuf* m = slots_[t * qsize_ + f.head];
       double len = static_cast<double>(rte_pktmbuf_pkt_len(m));
-      if (port_.tokens < len) return k;  // the port is the limit: nobody may go
-      Bucket& b = tc_[t];
-      if (b.per_tsc != 0 && b.tokens < len) continue;  // this class waits; a lower one may go
+      if (port_.tokens < len) return k;                 // the port is the limit: nobody may go
+      if (b.per_tsc != 0 && b.tokens < len) break;      // this class waits; a lower one may go
       port_.tokens -= len;
       if (b.per_tsc != 0) b.tokens -= len;
-      f.head = (f.head + 1) % qsize_;
+      f.head = (f.head + 1) & mask;
       --f.count;
       out[k++] = m;
-      sent = true;
-      break;  // strict priority: start again from the most urgent class
     }
-    if (!sent) break;
   }
   return k;
 }

@@ -514,5 +514,116 @@ TEST(PolicySnapshotTcs, BeyondTwelveClassesShareBestEffortAndArePoliced) {
   EXPECT_TRUE(s->classes[13].metered);
 }
 
+// ---------------------------------------------------------------- shaper
+
+std::vector<rte_mbuf*> frames_of(size_t n, size_t payload) {
+  std::vector<rte_mbuf*> v;
+  for (size_t i = 0; i < n; ++i) v.push_back(make_mbuf(tcp4_frame(0, {}, payload)));
+  return v;
+}
+
+TEST(Shaper, StrictPriorityAcrossClassesFifoWithin) {
+  Shaper s;
+  std::string err;
+  ASSERT_TRUE(s.init("t-prio", 10'000'000'000ULL, 64, SOCKET_ID_ANY, err)) << err;
+  auto f = frames_of(8, 100);
+  // Interleaved arrivals: classes 5, 0, 12 (best effort), 0, 5, 12, 0, 5.
+  std::vector<uint8_t> tc = {5, 0, 12, 0, 5, 12, 0, 5};
+  ASSERT_EQ(s.enqueue(f.data(), 8, tc.data()), 8u);
+  rte_mbuf* out[32];
+  ASSERT_EQ(s.dequeue(out, 32), 8u);
+  std::vector<rte_mbuf*> want = {f[1], f[3], f[6], f[0], f[4], f[7], f[2], f[5]};
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(out[i], want[i]) << "position " << i;
+  EXPECT_EQ(s.queued(), 0u);
+  rte_pktmbuf_free_bulk(out, 8);
+}
+
+TEST(Shaper, DequeueStopsAtTheAskedCountAndResumesInOrder) {
+  Shaper s;
+  std::string err;
+  ASSERT_TRUE(s.init("t-count", 10'000'000'000ULL, 64, SOCKET_ID_ANY, err)) << err;
+  auto f = frames_of(6, 100);
+  std::vector<uint8_t> tc = {3, 3, 1, 1, 3, 1};
+  ASSERT_EQ(s.enqueue(f.data(), 6, tc.data()), 6u);
+  rte_mbuf* out[8];
+  ASSERT_EQ(s.dequeue(out, 2), 2u);
+  EXPECT_EQ(out[0], f[2]);
+  EXPECT_EQ(out[1], f[3]);
+  ASSERT_EQ(s.dequeue(out + 2, 8), 4u);
+  EXPECT_EQ(out[2], f[5]);
+  EXPECT_EQ(out[3], f[0]);
+  EXPECT_EQ(out[4], f[1]);
+  EXPECT_EQ(out[5], f[4]);
+  rte_pktmbuf_free_bulk(out, 6);
+}
+
+TEST(Shaper, AClassOverItsRateWaitsWhileALowerOneGoes) {
+  Shaper s;
+  std::string err;
+  ASSERT_TRUE(s.init("t-rate", 10'000'000'000ULL, 64, SOCKET_ID_ANY, err)) << err;
+  std::array<uint64_t, Shaper::kTcs> rates{};
+  rates[0] = 1000;  // bytes/s: a new bucket starts empty, so class 0 cannot send now
+  ASSERT_TRUE(s.set_tc_rates(rates));
+  auto f = frames_of(4, 100);
+  std::vector<uint8_t> tc = {0, 4, 0, 4};
+  ASSERT_EQ(s.enqueue(f.data(), 4, tc.data()), 4u);
+  rte_mbuf* out[8];
+  ASSERT_EQ(s.dequeue(out, 8), 2u);
+  EXPECT_EQ(out[0], f[1]);
+  EXPECT_EQ(out[1], f[3]);
+  EXPECT_EQ(s.queued(), 2u);
+  rte_pktmbuf_free_bulk(out, 2);
+  rates[0] = 0;  // unlimited again: what waited goes, in order
+  ASSERT_TRUE(s.set_tc_rates(rates));
+  ASSERT_EQ(s.dequeue(out, 8), 2u);
+  EXPECT_EQ(out[0], f[0]);
+  EXPECT_EQ(out[1], f[2]);
+  rte_pktmbuf_free_bulk(out, 2);
+}
+
+TEST(Shaper, ThePortRateStopsEveryClass) {
+  Shaper s;
+  std::string err;
+  ASSERT_TRUE(s.init("t-port", 8000, 64, SOCKET_ID_ANY, err)) << err;  // 1000 bytes/s
+  auto f = frames_of(10, 946);  // 1000-byte frames
+  ASSERT_EQ(rte_pktmbuf_pkt_len(f[0]), 1000u);
+  std::vector<uint8_t> tc(10, 2);
+  tc[9] = 0;  // the most urgent class is held back by the port too, once the burst is spent
+  ASSERT_EQ(s.enqueue(f.data(), 10, tc.data()), 10u);
+  rte_mbuf* out[16];
+  uint32_t k = s.dequeue(out, 16);
+  // The port's burst: two full-size frames (2 x 1522 bytes) -> three 1000-byte frames.
+  ASSERT_EQ(k, 3u);
+  EXPECT_EQ(out[0], f[9]);
+  EXPECT_EQ(out[1], f[0]);
+  EXPECT_EQ(out[2], f[1]);
+  EXPECT_EQ(s.queued(), 7u);
+  EXPECT_EQ(s.dequeue(out + k, 16), 0u);
+  rte_pktmbuf_free_bulk(out, k);
+}
+
+TEST(Shaper, QueueLengthMustBeAPowerOfTwo) {
+  Shaper s;
+  std::string err;
+  EXPECT_FALSE(s.init("t-q", 1'000'000, 48, SOCKET_ID_ANY, err));
+  EXPECT_NE(err.find("power of two"), std::string::npos);
+}
+
+TEST(Shaper, AFullClassQueueRefusesAndFrees) {
+  Shaper s;
+  std::string err;
+  ASSERT_TRUE(s.init("t-full", 10'000'000'000ULL, 4, SOCKET_ID_ANY, err)) << err;
+  const unsigned before = rte_mempool_avail_count(g_pool);
+  auto f = frames_of(6, 100);
+  std::vector<uint8_t> tc(6, 7);
+  EXPECT_EQ(s.enqueue(f.data(), 6, tc.data()), 4u);
+  EXPECT_EQ(s.queued(), 4u);
+  rte_mbuf* out[8];
+  ASSERT_EQ(s.dequeue(out, 8), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(out[i], f[static_cast<size_t>(i)]);
+  rte_pktmbuf_free_bulk(out, 4);
+  EXPECT_EQ(rte_mempool_avail_count(g_pool), before);
+}
+
 }  // namespace
 }  // namespace aiqos
