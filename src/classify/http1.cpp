@@ -138,11 +138,14 @@ size_t Http1Connection::step(Dir d, const uint8_t* p, size_t n) noexcept {
     fail(L7Error::h1_header_too_large);
     return 0;
   }
-  size_t k = header_bytes(d, p, n);
-  if (in_section) s.section += static_cast<uint32_t>(k);
-  if (in_section || failed()) return k;
+  if (in_section) {
+    size_t k = header_bytes(d, p, n);
+    s.section += static_cast<uint32_t>(k);
+    return k;
+  }
 
   const uint8_t c = p[0];
+  size_t k = 0;
   switch (s.st) {
     case St::body_len: {
       k = static_cast<size_t>(std::min<uint64_t>(n, s.left));
@@ -155,12 +158,21 @@ size_t Http1Connection::step(Dir d, const uint8_t* p, size_t n) noexcept {
       body(d, p, n);
       return n;
     case St::chunk_size: {
-      int v = hexval(c);
-      if (v >= 0) {
-        if (++s.chunk_digits > 15) fail(L7Error::h1_bad_chunk);
+      // The hex digits of the size in one pass; the delimiter on the next call.
+      size_t i = 0;
+      for (int v; i < n && (v = hexval(p[i])) >= 0; ++i) {
+        if (++s.chunk_digits > 15) {
+          fail(L7Error::h1_bad_chunk);
+          return i + 1;
+        }
         s.left = s.left * 16 + static_cast<uint64_t>(v);
-        return 1;
       }
+      // The common case, "<hex>\r\n" whole in this segment: on to the data.
+      if (i > 0 && i + 1 < n && p[i] == '\r' && p[i + 1] == '\n') {
+        s.st = St::chunk_size_lf;
+        return i + 1 + step(d, p + i + 1, n - i - 1);
+      }
+      if (i > 0) return i;
       if (s.chunk_digits == 0) {
         fail(L7Error::h1_bad_chunk);
         return 1;
@@ -201,7 +213,13 @@ size_t Http1Connection::step(Dir d, const uint8_t* p, size_t n) noexcept {
       k = static_cast<size_t>(std::min<uint64_t>(n, s.left));
       s.left -= k;
       body(d, p, k);
-      if (s.left == 0) s.st = St::chunk_data_cr;
+      if (s.left != 0) return k;
+      // The common case, the chunk's CRLF right behind it in this segment.
+      if (k + 1 < n && p[k] == '\r' && p[k + 1] == '\n') {
+        s.st = St::chunk_size;
+        return k + 2;
+      }
+      s.st = St::chunk_data_cr;
       return k;
     }
     case St::chunk_data_cr:
@@ -325,6 +343,17 @@ size_t Http1Connection::header_bytes(Dir d, const uint8_t* p, size_t n) noexcept
       s.st = St::name;
       return 0;
     case St::name:
+      if (is_tchar(c)) {  // a run of name characters in one pass
+        size_t i = 0;
+        for (; i < n && is_tchar(p[i]); ++i) {
+          if (s.name_len < s.name.size()) {
+            s.name[s.name_len++] = lower(static_cast<char>(p[i]));
+          } else {
+            s.name_overflow = true;
+          }
+        }
+        return i;
+      }
       if (c == ':' && (s.name_len > 0 || s.name_overflow)) {
         on_name(d);
         s.st = St::ows;
