@@ -446,6 +446,9 @@ void Classifier::set_policy(const ClassResolver* r, uint32_t generation, uint16_
   uint16_t n = r ? r->class_count() : 0;
   rps_.assign(n, CountBucket{});
   tokens_.assign(n, CountBucket{});
+  prio_.assign(n, 7);
+  for (uint16_t i = 0; i < n; ++i) prio_[i] = r->priority(i);
+  default_class_ = r ? r->default_class() : 0;
   for (uint16_t i = 0; i < n; ++i) {
     ClassBudget b = r->budget(i);
     double rps = b.requests_per_second / workers_;
@@ -530,7 +533,8 @@ void Classifier::update_flow_class(FlowL7& c) noexcept {
   uint8_t best_prio = 0;
   for (uint32_t i = c.head; i != kNil; i = req_[i].next) {
     if (req_[i].class_gen != policy_gen_) continue;
-    uint8_t p = resolver_->priority(req_[i].rec.class_id);
+    const uint16_t cid = req_[i].rec.class_id;
+    uint8_t p = cid < prio_.size() ? prio_[cid] : resolver_->priority(cid);
     if (!any || p < best_prio) {
       any = true;
       best_prio = p;
@@ -578,7 +582,7 @@ PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> 
   ++ctr_.packets;
   now_ = now_ns;
   PacketClass pc;
-  pc.class_id = resolver_ ? resolver_->default_class() : 0;
+  pc.class_id = default_class_;
   FlowKey key;
   bool swapped;
   if (!make_flow_key(p, key, swapped)) {

@@ -197,6 +197,8 @@ class Classifier {
     CountBucket b;
   };
   std::vector<CountBucket> rps_, tokens_;  // per class
+  std::vector<uint8_t> prio_;              // per class: resolver_->priority(), read per request event
+  uint16_t default_class_ = 0;             // resolver_->default_class(), read per frame
   std::unique_ptr<TenantBucket[]> tenant_buckets_;
   uint16_t workers_ = 1;
 

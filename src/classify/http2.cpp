@@ -330,9 +330,9 @@ void Http2Connection::begin_payload(Dir d) noexcept {
     case kHeaders: {
       Block kind = Block::ignored;
       if (d == Dir::c2s) {
-        if (StreamSlot* st = find_stream(s.stream)) {
-          kind = (st->flags & kReqEnded) ? Block::ignored : Block::req_trailers;
-        } else if ((s.stream & 1) && s.stream > max_client_stream_) {
+        // A client stream id above every one seen opens a stream (it cannot
+        // be open yet: no lookup); a lower one can only be trailers.
+        if ((s.stream & 1) && s.stream > max_client_stream_) {
           max_client_stream_ = s.stream;
           if (open_stream(s.stream, 0)) {
             ++stats_.streams_opened;
@@ -340,6 +340,8 @@ void Http2Connection::begin_payload(Dir d) noexcept {
           } else {
             ++stats_.streams_dropped;
           }
+        } else if (StreamSlot* st = find_stream(s.stream)) {
+          kind = (st->flags & kReqEnded) ? Block::ignored : Block::req_trailers;
         } else {
           ++stats_.stray_frames;
         }
@@ -613,21 +615,34 @@ void Http2Connection::end_block(Dir d) noexcept {
   }
 }
 
+// A stream lives at its home slot ((id >> 1) mod max_streams) unless that was
+// taken when it opened; then at the next free one after it. Lookups start at
+// the home slot and stop once every open stream has been seen, so the common
+// case is one probe and a miss never scans more than the open streams' range.
+uint32_t Http2Connection::home_slot(uint32_t id) const noexcept { return (id >> 1) % cfg_.max_streams; }
+
 Http2Connection::StreamSlot* Http2Connection::find_stream(uint32_t id) noexcept {
-  if (id == 0 || !streams_) return nullptr;
-  for (uint32_t i = 0; i < cfg_.max_streams; ++i)
-    if (streams_[i].id == id) return &streams_[i];
+  if (id == 0 || !streams_ || cfg_.max_streams == 0) return nullptr;
+  uint32_t i = home_slot(id), live = 0;
+  for (uint32_t k = 0; k < cfg_.max_streams && live < n_open_; ++k) {
+    StreamSlot& st = streams_[i];
+    if (st.id == id) return &st;
+    if (st.id != 0) ++live;
+    if (++i == cfg_.max_streams) i = 0;
+  }
   return nullptr;
 }
 
 Http2Connection::StreamSlot* Http2Connection::open_stream(uint32_t id, uint8_t flags) noexcept {
-  if (!streams_ || n_open_ >= cfg_.max_streams) return nullptr;
-  for (uint32_t i = 0; i < cfg_.max_streams; ++i) {
+  if (!streams_ || n_open_ >= cfg_.max_streams) return nullptr;  // also max_streams == 0
+  uint32_t i = home_slot(id);
+  for (uint32_t k = 0; k < cfg_.max_streams; ++k) {
     if (streams_[i].id == 0) {
       streams_[i] = {id, flags};
       ++n_open_;
       return &streams_[i];
     }
+    if (++i == cfg_.max_streams) i = 0;
   }
   return nullptr;
 }

@@ -156,6 +156,7 @@ class Http2Connection {
   void end_block(Dir d) noexcept;
   void apply_table_size(Dir d, uint32_t v) noexcept;
 
+  uint32_t home_slot(uint32_t id) const noexcept;
   StreamSlot* find_stream(uint32_t id) noexcept;
   StreamSlot* open_stream(uint32_t id, uint8_t flags) noexcept;
   void maybe_close(StreamSlot* s) noexcept;

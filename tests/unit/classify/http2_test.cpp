@@ -415,6 +415,34 @@ TEST(Http2, StreamTableCap) {
   expect_split_invariant(c.script, cfg);
 }
 
+// Streams whose home slots collide (ids 1, 17, 33, 49 with 8 slots), one
+// closing in the middle: each response still finds its own stream.
+TEST(Http2, CollidingStreamSlotsStillFindTheirStream) {
+  Conv c;
+  c.start();
+  c.c2s(c.req_headers(1, "/a", true));
+  c.c2s(c.req_headers(17, "/b", true));
+  c.c2s(c.req_headers(33, "/c", true));
+  c.s2c(c.resp_headers(1, "200", true));  // stream 1 closes: its slot is free again
+  c.c2s(c.req_headers(49, "/d", true));
+  c.s2c(c.resp_headers(33, "201", true));
+  c.s2c(c.resp_headers(49, "202", true));
+  c.s2c(c.resp_headers(17, "203", true));
+  c.s2c(c.resp_headers(99, "500", true));  // never opened: stray
+  Http2Config cfg = test_config();
+  cfg.max_streams = 8;
+  Outcome got = run(c.script, cfg);
+  EXPECT_EQ(got.error, L7Error::none);
+  EXPECT_EQ(got.stats.streams_opened, 4u);
+  EXPECT_EQ(got.stats.streams_dropped, 0u);
+  EXPECT_EQ(got.stats.stray_frames, 1u);
+  std::vector<std::string> resp;
+  for (const auto& e : got.ev)
+    if (e.rfind("resp s=", 0) == 0) resp.push_back(e.substr(0, e.find(" ct=")));
+  EXPECT_EQ(resp, (std::vector<std::string>{"resp s=1 200", "resp s=33 201", "resp s=49 202", "resp s=17 203"}));
+  expect_split_invariant(c.script, cfg);
+}
+
 TEST(Http2, HeaderBlockAndListCaps) {
   Conv c;
   c.start();
