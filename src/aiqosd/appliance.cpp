@@ -8,6 +8,7 @@
 
 #include "control/policy_engine.h"
 #include "control/policy_yaml.h"
+#include "control/tenant_salt.h"
 
 namespace aiqos {
 namespace {
@@ -45,7 +46,7 @@ Appliance::Appliance(Options opts) : opts_(std::move(opts)) {}
 bool Appliance::load_policy(std::string& errors) {
   if (opts_.policy.empty()) {
     pending_ = PolicyEngine::builtin_default();
-    return true;
+    return load_salt(errors);
   }
   LoadResult r = load_policy_file(opts_.policy);
   if (!r.ok()) {
@@ -59,6 +60,23 @@ bool Appliance::load_policy(std::string& errors) {
   opts_.flows = static_cast<uint32_t>(l.flows);
   opts_.reassembly_bytes = l.reassembly_bytes_total;
   opts_.reassembly_flow_bytes = static_cast<uint32_t>(l.reassembly_bytes_per_flow);
+  return load_salt(errors);
+}
+
+// Credential tenants need the salt of their hash; read (or made) before EAL and
+// before privileges are dropped. Its bytes are never logged.
+bool Appliance::load_salt(std::string& errors) {
+  if (pending_.tenants.by == TenantBy::header && is_credential_header(pending_.tenants.header) &&
+      opts_.tenant_salt_file.empty()) {
+    errors = opts_.policy + ": tenants.header '" + pending_.tenants.header +
+             "' is a credential: tenants are named by its salted hash, give --tenant-salt-file";
+    return false;
+  }
+  if (opts_.tenant_salt_file.empty()) return true;
+  bool created = false;
+  if (!load_tenant_salt(opts_.tenant_salt_file, opts_.tenant_salt, created, errors)) return false;
+  spdlog::info("tenant salt {} {} ({} bytes)", opts_.tenant_salt_file, created ? "created" : "read",
+               unsigned{opts_.tenant_salt.len});
   return true;
 }
 

@@ -56,6 +56,7 @@ class Appliance final : public ControlApi {
   CtlResult stats_reset() override;
 
  private:
+  bool load_salt(std::string& errors);
   // Compiles `p` and publishes it; caller holds mu_.
   CtlResult publish_locked(Policy p, const std::string& file);
 

@@ -161,12 +161,17 @@ struct Classifier::FlowL7 final : RequestEvents {
       r.model_source = ModelSource::path;
       ++cls->ctr_.models_found;
     }
-    if (cls->cfg_.tenant_header >= 0) r.tenant.append(h.extra[static_cast<size_t>(cls->cfg_.tenant_header)]);
     s->n_extra = static_cast<uint8_t>(std::min(cls->cfg_.l7.capture.extra.size(), kMaxExtraHeaders));
     for (size_t i = 0; i < s->n_extra; ++i) {
       s->extra[i].clear();
-      s->extra[i].append(h.extra[i]);
+      if (cls->cfg_.hashed_extra & (1u << i)) {
+        hash_credential(cls->cfg_.tenant_salt, h.extra[i], s->extra[i]);  // a credential: never stored
+      } else {
+        s->extra[i].append(h.extra[i]);
+      }
     }
+    if (cls->cfg_.tenant_header >= 0 && static_cast<size_t>(cls->cfg_.tenant_header) < s->n_extra)
+      r.tenant.append(s->extra[static_cast<size_t>(cls->cfg_.tenant_header)].view());
     if (tail == kNil) {
       head = tail = static_cast<uint32_t>(s - cls->req_.get());
     } else {

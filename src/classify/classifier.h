@@ -23,6 +23,7 @@
 
 #include "classify/class_resolver.h"
 #include "classify/count_bucket.h"
+#include "classify/credential_hash.h"
 #include "classify/flow_table.h"
 #include "classify/json_model.h"
 #include "classify/l7_detect.h"
@@ -44,6 +45,10 @@ struct ClassifierConfig {
   uint32_t max_tls_handshakes = 1024;  // ClientHellos being parsed at once
   uint32_t tls_hello_bytes = 16384;    // largest ClientHello parsed
   int tenant_header = -1;            // index into l7.capture.extra, or -1
+  // Bit i: l7.capture.extra[i] is a credential header; its value is replaced
+  // by hash_credential(tenant_salt, value) before it is stored anywhere.
+  uint8_t hashed_extra = 0;
+  CredentialSalt tenant_salt;
 };
 
 // What the QoS stages need to know of one frame.

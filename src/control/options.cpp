@@ -83,7 +83,11 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     ("capture-header", po::value(&o.capture_headers)->composing(),
        "report this request header's value (repeatable; lowercase name)")
     ("tenant-header", po::value(&o.tenant_header),
-       "request header whose value names the tenant")
+       "request header whose value names the tenant; a credential header (authorization, "
+       "x-api-key...) names it by a salted hash, key:<16 hex>, and needs --tenant-salt-file")
+    ("tenant-salt-file", po::value(&o.tenant_salt_file),
+       "16-64 byte key of credential tenants' hash (mode 0600); created with 32 random "
+       "bytes if absent, so tenants stay the same across restarts")
     ("policy", po::value(&o.policy),
        "policy file (YAML, see docs/policy.md); without it every frame is in one unlimited class")
     ("egress-rate", po::value(&egress_rate),
@@ -193,13 +197,12 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     err << "aiqosd: intervals must not be negative\n";
     return ParseOutcome::error;
   }
-  // Credentials are never captured, whatever the command line says.
-  for (const std::string* h : {&o.tenant_header}) {
-    for (auto cred : kCredentialHeaders)
-      if (!h->empty() && *h == cred) {
-        err << "aiqosd: --tenant-header " << *h << ": credential headers are never captured\n";
-        return ParseOutcome::error;
-      }
+  // Credentials are never captured, whatever the command line says; a credential tenant
+  // header is replaced by its salted hash when it is captured.
+  if (is_credential_header(o.tenant_header) && o.tenant_salt_file.empty()) {
+    err << "aiqosd: --tenant-header " << o.tenant_header
+        << ": a credential header names tenants by a salted hash; give --tenant-salt-file\n";
+    return ParseOutcome::error;
   }
   for (const auto& h : o.capture_headers)
     for (auto cred : kCredentialHeaders)

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "classify/credential_hash.h"
+
 namespace aiqos {
 
 enum class DispatchMode : uint8_t { auto_, rss, software };
@@ -38,6 +40,10 @@ struct Options {
   uint32_t reassembly_flow_bytes = 256 << 10;  // out-of-order buffer of one direction
   std::vector<std::string> capture_headers;  // extra request headers reported
   std::string tenant_header;            // a captured header naming the tenant
+  // Credential tenants: the key of their hash. The file is read (or created) at start;
+  // tenant_salt is what it held, never an option itself.
+  std::string tenant_salt_file;
+  CredentialSalt tenant_salt;
   // --- block: xdp steering (deployment) ---
   // What the aiqos_steer XDP program on net_af_xdp ports hands to aiqosd; every other frame
   // goes to the kernel stack. All empty: nothing is steered (src/dataplane/xdp_steer.h).

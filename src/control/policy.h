@@ -75,11 +75,18 @@ struct CaptureCfg {
 };
 
 // Headers whose values are credentials; the loader refuses to capture or
-// match on them, whatever their case.
+// match on them, whatever their case. The one exception is the tenant header
+// (tenants.header, --tenant-header): its value is then replaced by a salted
+// hash when it is captured (classify/credential_hash.h) and never stored.
 inline constexpr std::array<std::string_view, 8> kCredentialHeaders = {
     "authorization", "proxy-authorization", "cookie",         "set-cookie",
     "x-api-key",     "api-key",             "x-goog-api-key", "x-auth-token",
 };
+inline bool is_credential_header(std::string_view lower_name) noexcept {
+  for (auto c : kCredentialHeaders)
+    if (c == lower_name) return true;
+  return false;
+}
 
 struct IdleTimeouts {
   uint64_t tcp_ns = 300'000'000'000ULL;         // established TCP

@@ -447,7 +447,7 @@ class Loader {
 
   // A header name for capture or match: lowercased, token characters only,
   // never a credential, never a pseudo-header.
-  std::optional<std::string> header_name(const Field& f, Pos p) {
+  std::optional<std::string> header_name(const Field& f, Pos p, bool credential_ok = false) {
     Field at{f.node, p, f.path};
     auto s = str(at, "a header name like x-tenant");
     if (!s) return s;
@@ -460,8 +460,9 @@ class Loader {
       error(at, "expected a header name (letters, digits, '-'), got " + describe(f.node));
       return std::nullopt;
     }
-    if (is_credential(h)) {
-      error(at, "'" + h + "' carries credentials; credentials are never captured or matched");
+    if (is_credential(h) && !credential_ok) {
+      error(at, "'" + h + "' carries credentials; credentials are never captured or matched "
+                "(as tenants.header it names tenants by a salted hash)");
       return std::nullopt;
     }
     return h;
@@ -563,7 +564,8 @@ class Loader {
     if (t.by == TenantBy::header) {
       t.header = "x-tenant";
       if (header) {
-        auto h = header_name(*header, header->pos);
+        // A credential names the tenant by its salted hash, never by its value.
+        auto h = header_name(*header, header->pos, true);
         if (!h) return;
         t.header = *h;
       }

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "control/policy.h"  // is_credential_header
 #include "dataplane/mbuf_meta.h"
 
 namespace aiqos {
@@ -98,7 +99,15 @@ static ClassifierConfig classifier_config(const Options& o, const std::vector<st
       fail("--tenant-header " + o.tenant_header + ": not a lowercase header name, or too many headers");
     c.tenant_header = c.l7.capture.extra.find(o.tenant_header);
   }
-  for (size_t i = 0; i < c.l7.capture.extra.size(); ++i) capture_out.emplace_back(c.l7.capture.extra.name(i));
+  for (size_t i = 0; i < c.l7.capture.extra.size(); ++i) {
+    capture_out.emplace_back(c.l7.capture.extra.name(i));
+    // Only a tenant header may be a credential (loader, options); its value is hashed.
+    if (!is_credential_header(c.l7.capture.extra.name(i))) continue;
+    if (o.tenant_salt.len < kCredentialSaltMin)
+      fail("tenant header " + capture_out.back() + " is a credential: it needs --tenant-salt-file");
+    c.hashed_extra = static_cast<uint8_t>(c.hashed_extra | (1u << i));
+  }
+  c.tenant_salt = o.tenant_salt;
   return c;
 }
 

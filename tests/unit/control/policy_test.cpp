@@ -446,12 +446,20 @@ TEST(PolicyLoad, CredentialHeadersRejected) {
     EXPECT_EQ(r.errors[0].field_path, "capture.headers[1]");
     EXPECT_NE(r.errors[0].message.find("credentials"), std::string::npos);
   }
-  // Nor as the tenant header, nor in a rule.
-  expect_one_error("version: 1\ntenants: {by: header, header: authorization}\nclasses: [{name: default}]\n",
-                   2, 31, "tenants.header", "credentials");
+  // Nor in a rule.
   expect_one_error("version: 1\nclasses: [{name: default}]\nrules:\n  - match: {headers: {cookie: x}}\n"
                    "    class: default\n",
                    4, 23, "rules[0].match.headers.cookie", "credentials");
+}
+
+// The tenant header may be a credential: it is then captured, and hashed at capture
+// (classify/credential_hash.h), never stored.
+TEST(PolicyLoad, CredentialTenantHeaderAccepted) {
+  auto r = load("version: 1\ntenants: {by: header, header: Authorization}\nclasses: [{name: default}]\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  EXPECT_EQ(r.policy->tenants.by, TenantBy::header);
+  EXPECT_EQ(r.policy->tenants.header, "authorization");
+  EXPECT_EQ(r.policy->capture.headers, std::vector<std::string>{"authorization"});
 }
 
 TEST(PolicyLoad, CaptureHeadersNormalised) {
