@@ -59,6 +59,7 @@ const char* kHelp =
     "  stats [--by class|model|endpoint|tenant|port|worker]\n"
     "                                  request and appliance statistics\n"
     "  stats reset                     zero the request statistics\n"
+    "  bypass on|off                   forward every frame unparsed and unclassified (on), or resume (off)\n"
     "\n"
     "Global options:\n"
     "  --socket PATH   control socket (default /run/aiqos/aiqosd.sock)\n"
@@ -461,6 +462,22 @@ bool build(const std::vector<std::string>& w, Global& g, Command& c) {
     if (vm.count("class")) c.args["class"] = vm["class"].as<std::string>();
     if (vm.count("model")) c.args["model"] = vm["model"].as<std::string>();
     return !help;
+  }
+  if (head == "bypass") {
+    own.add_options()("state", po::value<std::string>(), "on or off");
+    po::positional_options_description pos;
+    pos.add("state", 1);
+    auto vm = parse_sub(rest, own, &pos, g,
+                        "Usage: aiqosctl bypass on|off\n"
+                        "  on: workers forward every frame to the peer port without parsing, classification\n"
+                        "  or QoS (counted as bypassed); off: back to normal. `aiqosctl status` shows which.",
+                        help);
+    if (help) return false;
+    std::string st = vm.count("state") ? vm["state"].as<std::string>() : "";
+    if (st != "on" && st != "off") throw UsageError("bypass: expected on or off" + (st.empty() ? std::string() : ", got '" + st + "'"));
+    c.name = "bypass";
+    c.args["on"] = st == "on";
+    return true;
   }
   if (head == "stats") {
     if (!rest.empty() && rest[0] == "reset") {

@@ -176,6 +176,7 @@ CtlResult Appliance::status() {
                                {"reloads_ok", reloads_ok_},
                                {"reloads_failed", reloads_failed_}}},
                              {"frames", {{"rx", rx}, {"tx", tx}, {"drops", drops}}},
+                             {"bypass", {{"on", dp_.bypass()}, {"frames", dp_.total_bypassed()}}},
                              {"requests", agg_.total_requests()}});
 }
 
@@ -308,6 +309,19 @@ CtlResult Appliance::stats(const std::string& by) {
         }
   }
   return CtlResult::success(*s);
+}
+
+CtlResult Appliance::bypass(bool on) {
+  std::lock_guard lk(mu_);
+  bool was = dp_.bypass();
+  dp_.set_bypass(on);
+  if (on != was) {
+    if (on)
+      spdlog::warn("bypass on (aiqosctl): frames go port to port unparsed, unclassified and unshaped");
+    else
+      spdlog::info("bypass off (aiqosctl): classification and QoS resume");
+  }
+  return CtlResult::success({{"bypass", on}, {"bypassed_frames", dp_.total_bypassed()}});
 }
 
 CtlResult Appliance::stats_reset() {

@@ -54,6 +54,7 @@ class Appliance final : public ControlApi {
   CtlResult flows(const FlowQuery& q) override;
   CtlResult stats(const std::string& by) override;
   CtlResult stats_reset() override;
+  CtlResult bypass(bool on) override;
 
  private:
   bool load_salt(std::string& errors);

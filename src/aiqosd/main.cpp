@@ -133,6 +133,7 @@ int run(int argc, char** argv) {
       if (rc == 0) xdp.prepare(opts);    // xdp steering: detach a stale aiqos_steer
       if (rc == 0) app.init();
       if (rc == 0) xdp.configure(opts);  // xdp steering: fill the maps of the PMD-loaded program
+      if (rc == 0 && opts.bypass) spdlog::warn("bypass on (--bypass): frames go port to port unparsed, unclassified and unshaped");
       if (rc == 0) app.start();
       if (rc == 0 && !opts.ctl_socket.empty()) {
         if (std::string err; !ctl.start(err)) spdlog::warn("control socket: {} (aiqosctl will not reach this daemon)", err);

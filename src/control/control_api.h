@@ -48,6 +48,8 @@ class ControlApi {
   // by: class | model | endpoint | tenant | port | worker
   virtual CtlResult stats(const std::string& by) = 0;
   virtual CtlResult stats_reset() = 0;
+  // Operator bypass on/off: {"bypass": bool, "bypassed_frames": n}.
+  virtual CtlResult bypass(bool on) = 0;
 };
 
 }  // namespace aiqos

@@ -12,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-enum class ArgType : uint8_t { string, uint, rate, size };
+enum class ArgType : uint8_t { string, uint, rate, size, boolean };
 
 struct ArgSpec {
   const char* name;
@@ -26,7 +26,7 @@ struct CmdSpec {
 };
 
 // The whole protocol surface; docs/cli.md mirrors it.
-const std::array<CmdSpec, 8> kCommands = {{
+const std::array<CmdSpec, 9> kCommands = {{
     {"status", {}},
     {"policy.show", {}},
     {"policy.reload", {{"file", ArgType::string, false}}},
@@ -37,6 +37,7 @@ const std::array<CmdSpec, 8> kCommands = {{
      {{"top", ArgType::uint, false}, {"class", ArgType::string, false}, {"model", ArgType::string, false}}},
     {"stats", {{"by", ArgType::string, false}}},
     {"stats.reset", {}},
+    {"bypass", {{"on", ArgType::boolean, true}}},
 }};
 
 constexpr std::array<const char*, 6> kStatsBy = {"class", "model", "endpoint", "tenant", "port", "worker"};
@@ -155,6 +156,7 @@ bool parse_ctl_request(std::string_view line, CtlRequest& out, std::string& erro
              v.get_ref<const std::string&>().find('\0') == std::string::npos;
         break;
       case ArgType::uint: ok = v.is_number_unsigned(); break;
+      case ArgType::boolean: ok = v.is_boolean(); break;
       case ArgType::rate:
       case ArgType::size: {
         uint64_t dummy;
@@ -164,7 +166,8 @@ bool parse_ctl_request(std::string_view line, CtlRequest& out, std::string& erro
     }
     if (!ok) {
       static const char* kWhat[] = {"a string", "a non-negative integer",
-                                    "a rate (bit/s or \"20Mbit\")", "a size (bytes or \"64KB\")"};
+                                    "a rate (bit/s or \"20Mbit\")", "a size (bytes or \"64KB\")",
+                                    "true or false"};
       error = std::string(spec->name) + ": argument '" + k + "' must be " +
               kWhat[static_cast<int>(it->type)];
       return false;
@@ -221,6 +224,7 @@ CtlResult dispatch_ctl(ControlApi& api, const CtlRequest& req) {
       return api.stats(by);
     }
     if (r.cmd == "stats.reset") return api.stats_reset();
+    if (r.cmd == "bypass") return api.bypass(a["on"].get<bool>());
   } catch (const std::exception& e) {
     return CtlResult::failure(r.cmd + ": " + e.what());
   }

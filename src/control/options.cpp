@@ -69,6 +69,8 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     ("dispatch-ring", po::value(&o.dispatch_ring)->default_value(o.dispatch_ring),
        "entries of each worker's software dispatch ring (power of two)")
     ("no-promisc", "do not put ports in promiscuous mode")
+    ("bypass", "start in bypass: forward every frame to the peer port without parsing, "
+       "classification or QoS (aiqosctl bypass off to leave it)")
     ("request-log", po::value(&o.request_log),
        "append one JSON object per request to FILE (see docs/request-log.md)")
     ("flows", po::value(&o.flows)->default_value(o.flows), "flow table entries per worker")
@@ -170,6 +172,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     return ParseOutcome::error;
   }
   o.promiscuous = vm.count("no-promisc") == 0;
+  o.bypass = vm.count("bypass") != 0;
   if (o.ctl_socket == "none" || (!o.pcap_in.empty() && vm["ctl-socket"].defaulted())) o.ctl_socket.clear();
   if (o.prometheus == "none" || (!o.pcap_in.empty() && vm["prometheus"].defaulted())) o.prometheus.clear();
   o.prometheus_allow_remote = vm.count("prometheus-allow-remote") != 0;

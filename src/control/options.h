@@ -31,6 +31,7 @@ struct Options {
   uint32_t dispatch_ring = 4096;  // per-worker software dispatch ring (power of two)
   DispatchMode dispatch = DispatchMode::auto_;
   bool promiscuous = true;
+  bool bypass = false;  // start in operator bypass: forward port to port, classify nothing
   // Classification (per worker)
   std::string request_log;              // JSON lines, one per request; empty = off
   uint32_t flows = 65536;               // flow table entries

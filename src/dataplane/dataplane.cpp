@@ -204,6 +204,7 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
   sh_.nb_workers = static_cast<uint16_t>(nw);
   sh_.burst = opts.burst;
   sh_.shape_ports = opts.egress_rate_bps != 0;
+  sh_.bypass.store(opts.bypass, std::memory_order_relaxed);
 
   pool_ = rte_pktmbuf_pool_create("aiqos_mbufs", opts.mbufs, 256, kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
                                   static_cast<int>(rte_socket_id()));
@@ -471,6 +472,12 @@ uint64_t Dataplane::total_rx() const {
   return s;
 }
 
+uint64_t Dataplane::total_bypassed() const {
+  uint64_t s = 0;
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w) s += sh_.workers[w]->ctr.bypassed.get();
+  return s;
+}
+
 uint64_t Dataplane::mbufs_in_use() const {
   return pool_ ? rte_mempool_in_use_count(pool_) : 0;
 }
@@ -513,6 +520,8 @@ std::string Dataplane::stats_table() const {
                   w, wc.lcore, rx, tx, wc.ctr.dispatched_in.get(), wc.ctr.dispatched_out.get(), wc.ctr.busy_loops.get());
     o << line;
   }
+  if (uint64_t b = total_bypassed(); b != 0 || bypass())
+    o << "bypass " << (bypass() ? "on" : "off") << ": " << b << " frames forwarded unparsed\n";
   for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
     const Classifier& c = *sh_.workers[w]->cls;
     const ClassifierCounters& k = c.counters();
@@ -605,6 +614,7 @@ std::string Dataplane::stats_json() const {
                             {"tx_packets", tx},
                             {"dispatched_in", wc.ctr.dispatched_in.get()},
                             {"dispatched_out", wc.ctr.dispatched_out.get()},
+                            {"bypassed", wc.ctr.bypassed.get()},
                             {"parse", parse}});
   }
   // RX to TX inside the appliance, all workers together (bucket upper bounds).
@@ -621,6 +631,7 @@ std::string Dataplane::stats_json() const {
                      {"p999", pct(0.999)},
                      {"max", static_cast<uint64_t>(static_cast<double>(lmax) * ns)}};
   j["mbufs_in_use_at_exit"] = mbufs_in_use();
+  j["bypass"] = {{"on", bypass()}, {"frames", total_bypassed()}};
   return j.dump(2);
 }
 

@@ -89,6 +89,9 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
 
 struct Shared {
   std::atomic<bool> stop{false};  // dataplane: ro, ctlplane: wo
+  // Operator bypass (--bypass, aiqosctl bypass on): frames go port to port with no parsing,
+  // classification or QoS. dataplane: ro (one relaxed load per poll loop), ctlplane: wo.
+  std::atomic<bool> bypass{false};
   int ts_offset = -1;             // mbuf dynfield of RX timestamps, -1 if none
   bool shape_ports = false;       // --egress-rate given: every frame goes through the shapers
   uint64_t ts_flag = 0;
@@ -129,6 +132,10 @@ class Dataplane {
   // Control path: hands every queued request record to the consumer.
   size_t drain_requests();
   void close();  // stops and closes ports; after this mbufs_in_use() is final
+  // Operator bypass: workers see it at their next poll loop.
+  void set_bypass(bool on) noexcept { sh_.bypass.store(on, std::memory_order_relaxed); }
+  bool bypass() const noexcept { return sh_.bypass.load(std::memory_order_relaxed); }
+  uint64_t total_bypassed() const;
 
   uint16_t nb_ports() const noexcept { return sh_.nb_ports; }
   uint16_t nb_workers() const noexcept { return sh_.nb_workers; }

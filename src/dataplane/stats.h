@@ -61,6 +61,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
   Counter busy_loops;      // iterations that received at least one frame
   Counter dispatched_out;  // frames handed to another worker
   Counter dispatched_in;   // frames received from another worker
+  Counter bypassed;        // frames forwarded port to port in operator bypass (no parsing)
   Counter parse[kParseStatuses];
   PortCounters port[kMaxPorts];
 };

@@ -155,6 +155,19 @@ uint16_t police(WorkerCtx& w, rte_mbuf** pkts, uint16_t n, uint64_t tsc) noexcep
   return w.qos.apply(pkts, n, tsc, w.cls_ctr, w.ctr, egress);
 }
 
+// Operator bypass: straight to the peer port, unparsed, unclassified, unshaped.
+void bypass_forward(WorkerCtx& w, uint16_t port, rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
+  const PortPlan& in = w.sh->ports[port];
+  w.ctr.bypassed.add(n);
+  if (!in.has_peer) return drop(w, port, DropReason::no_peer, pkts, n);
+  TxBuffer& b = w.tx[in.peer];
+  for (uint16_t i = 0; i < n; ++i) {
+    meta(pkts[i])->rx_tsc = now;  // latency stamp at TX
+    b.pkts[b.n++] = pkts[i];
+    if (b.n == w.sh->burst) flush(w, in.peer);
+  }
+}
+
 void process(WorkerCtx& w, rte_mbuf** pkts, uint16_t n) noexcept {
   classify(w, pkts, n);
   n = police(w, pkts, n, rte_rdtsc());
@@ -223,6 +236,7 @@ int worker_main(void* arg) {
           if (w.shaper[p] != nullptr) w.shaper[p]->set_tc_rates(snap->tc_rate);
     }
     const uint64_t now = rte_rdtsc();
+    const bool bypass = sh.bypass.load(std::memory_order_relaxed);
     for (uint16_t i = 0; i < w.nb_rxq; ++i) {
       const auto& q = w.rxq[i];
       uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, burst);
@@ -232,6 +246,10 @@ int worker_main(void* arg) {
       for (uint16_t k = 0; k < n; ++k) bytes += rte_pktmbuf_pkt_len(pkts[k]);
       w.ctr.port[q.port].rx_packets.add(n);
       w.ctr.port[q.port].rx_bytes.add(bytes);
+      if (bypass) {
+        bypass_forward(w, q.port, pkts, n, now);
+        continue;
+      }
       parse_burst({pkts, n}, q.port, now, w.ctr);
       if (q.dispatch) {
         dispatch(w, pkts, n);

@@ -71,6 +71,14 @@ n=$("$CTL" --socket "$SOCK" --json stats --by model | python3 -c 'import json,sy
 expect 1 "^aiqosctl: $DIR/p.yaml:1:1:" -- policy reload "$DIR/p.yaml"
 (cd "$DIR" && expect 1 "^aiqosctl: $DIR/rel.yaml:1:1:" -- policy reload rel.yaml) # resolved client-side
 expect 0 '^interactive +[0-9]' -- policy show
+expect 0 '^ +on: +no' -- status
+expect 0 'bypass: +yes' -- bypass on
+expect 0 '^ +on: +yes' -- status
+expect 0 '"on": true' -- --json status
+expect 0 'bypass: +no' -- bypass off
+expect 2 "bypass: expected on or off, got 'maybe'" -- bypass maybe
+expect 2 'bypass: expected on or off' -- bypass
+expect 0 'Usage: aiqosctl bypass on\|off' -- bypass --help
 expect 2 "unknown command 'reboot'" -- reboot
 expect 2 'missing COMMAND' --
 expect 2 "unknown option '--bogus'" -- --bogus status

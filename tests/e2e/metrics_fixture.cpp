@@ -5,6 +5,7 @@
 //
 //   metrics_fixture --listen 127.0.0.1:PORT [--socket PATH]
 // Runs until SIGINT/SIGTERM. Prints "ready port=N" once both are listening.
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -32,7 +33,12 @@ class FixtureApi : public aiqos::ControlApi {
                                       {"workers", 1},
                                       {"ports", json::array({{{"port", 0}, {"name", "net_null0"}}})},
                                       {"policy", {{"file", "fixture.yaml"}, {"generation", 1}}},
-                                      {"frames", {{"rx", 10}, {"tx", 10}, {"drops", 0}}}});
+                                      {"frames", {{"rx", 10}, {"tx", 10}, {"drops", 0}}},
+                                      {"bypass", {{"on", bypass_.load()}, {"frames", bypass_ ? 7 : 0}}}});
+  }
+  aiqos::CtlResult bypass(bool on) override {
+    bypass_ = on;
+    return aiqos::CtlResult::success({{"bypass", on}, {"bypassed_frames", on ? 7 : 0}});
   }
   aiqos::CtlResult policy_show() override { return aiqos::CtlResult::success({{"classes", classes_json()}}); }
   aiqos::CtlResult policy_reload(const std::string& file) override {
@@ -79,6 +85,7 @@ class FixtureApi : public aiqos::ControlApi {
   }
 
  private:
+  std::atomic<bool> bypass_{false};
   struct Cls {
     std::string name;
     uint64_t rate, burst;

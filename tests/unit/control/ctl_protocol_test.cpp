@@ -44,10 +44,12 @@ TEST(CtlProtocol, EveryCommandDispatches) {
   EXPECT_EQ(reply(api, R"({"cmd":"stats","args":{"by":"model"}})")["data"]["by"], "model");
   EXPECT_EQ(reply(api, R"({"cmd":"stats"})")["data"]["by"], "class");
   EXPECT_EQ(reply(api, "{\"cmd\":\"stats.reset\"}\r")["ok"], true);
+  EXPECT_EQ(reply(api, R"({"cmd":"bypass","args":{"on":true}})")["data"]["bypass"], true);
+  EXPECT_EQ(reply(api, R"({"cmd":"bypass","args":{"on":false}})")["data"]["bypass"], false);
   std::vector<std::string> want = {"status", "policy_show", "policy_reload /etc/aiqos/p.yaml",
                                    "policy_reload ", "classes", "class_set interactive",
                                    "class_set interactive", "flows", "stats model", "stats class",
-                                   "stats_reset"};
+                                   "stats_reset", "bypass on", "bypass off"};
   EXPECT_EQ(api.calls, want);
 }
 
@@ -84,6 +86,9 @@ TEST(CtlProtocol, RejectsBadRequests) {
   EXPECT_NE(error_of(api, R"({"cmd":"class.set","args":{"name":"x","burst":"1 parsec"}})").find("must be a size"), std::string::npos);
   EXPECT_NE(error_of(api, R"({"cmd":"stats","args":{"by":"colour"}})").find("valid: class, model"), std::string::npos);
   EXPECT_NE(error_of(api, R"({"cmd":"policy.reload","args":{"file":7}})").find("must be a string"), std::string::npos);
+  EXPECT_NE(error_of(api, R"({"cmd":"bypass"})").find("missing argument 'on'"), std::string::npos);
+  EXPECT_NE(error_of(api, R"({"cmd":"bypass","args":{"on":"yes"}})").find("must be true or false"), std::string::npos);
+  EXPECT_NE(error_of(api, R"({"cmd":"bypass","args":{"on":1}})").find("must be true or false"), std::string::npos);
   // Names echoed back are printable and short.
   e = error_of(api, "{\"cmd\":\"\\u0001" + std::string(200, 'a') + "\"}");
   EXPECT_LT(e.size(), 200u + 100u);

@@ -56,6 +56,10 @@ class FakeControlApi : public ControlApi {
     if (by == "worker") throw std::runtime_error("boom");
     return CtlResult::success({{"by", by}});
   }
+  CtlResult bypass(bool on) override {
+    log(std::string("bypass ") + (on ? "on" : "off"));
+    return CtlResult::success({{"bypass", on}, {"bypassed_frames", 0}});
+  }
   CtlResult stats_reset() override {
     log("stats_reset");
     return CtlResult::success(nullptr);
