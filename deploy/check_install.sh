@@ -63,7 +63,7 @@ if [[ -f $unit ]]; then
 	[[ $envfile == "$ETC/default/aiqosd" ]] && pass "EnvironmentFile=$envfile" ||
 		fail "EnvironmentFile '$envfile' is not $ETC/default/aiqosd"
 	for key in 'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failure' 'LimitMEMLOCK=infinity' \
-		'CapabilityBoundingSet=CAP_IPC_LOCK CAP_SYS_ADMIN CAP_NET_ADMIN CAP_NET_RAW'; do
+		'CapabilityBoundingSet=CAP_IPC_LOCK CAP_SYS_ADMIN CAP_NET_ADMIN CAP_NET_RAW CAP_SETPCAP CAP_SETUID CAP_SETGID CAP_CHOWN'; do
 		grep -qxF "$key" "$unit" && pass "unit has $key" || fail "unit lacks $key"
 	done
 	if grep -n '@[A-Z_]*@' "$unit" "$stage$ETC/default/aiqosd"; then

@@ -4,6 +4,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <spdlog/spdlog.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +21,7 @@
 
 #include "control/options.h"
 #include "aiqosd/appliance.h"
+#include "aiqosd/privileges.h"
 #include "control/ctl_server.h"
 #include "control/metrics.h"
 #include "dataplane/telemetry.h"
@@ -77,6 +79,16 @@ int run(int argc, char** argv) {
     case aiqos::ParseOutcome::run: break;
   }
 
+  // Who to become after start-up, and what to keep: checked before anything starts.
+  aiqos::RunAs run_as;
+  std::vector<unsigned> keep_caps;
+  bool keep_all_caps = false;
+  if (std::string err; !aiqos::resolve_run_as(opts.user, run_as, err) ||
+                       !aiqos::parse_caps(opts.keep_caps, keep_caps, keep_all_caps, err)) {
+    std::cerr << "aiqosd: " << err << '\n';
+    return 2;
+  }
+
   std::vector<std::string> eal_store;
   std::string empty_pcap;
   if (!opts.pcap_in.empty()) {
@@ -119,11 +131,16 @@ int run(int argc, char** argv) {
   install_signals();
 
   int rc = 0;
+  bool priv_failed = false;
   {
     aiqos::XdpSteer xdp;  // xdp steering: declared first so it outlives the ports it watches
     aiqos::Dataplane& dp = app.dataplane();
     aiqos::CtlServerConfig ccfg;
     ccfg.path = opts.ctl_socket;
+    if (run_as.set) {
+      ccfg.owner = run_as.uid;
+      ccfg.group = run_as.gid;
+    }
     aiqos::CtlServer ctl(app, ccfg);
     aiqos::MetricsConfig mcfg;
     mcfg.listen = opts.prometheus;
@@ -143,6 +160,25 @@ int run(int argc, char** argv) {
         else spdlog::info("prometheus metrics at http://{}/metrics", opts.prometheus);
       }
       if (rc == 0) aiqos::telemetry_register(app);
+      // Everything that needs root is done: ports, memory, sockets. Drop what a running
+      // daemon does not need, in every thread (docs/deployment.md, "Privileges").
+      if (rc == 0) {
+        std::vector<unsigned> keep = keep_caps;
+        if (opts.keep_caps.empty())
+          for (uint16_t p = 0; p < dp.nb_ports(); ++p)
+            if (dp.port(p).name.rfind("net_af_xdp", 0) == 0) {
+              keep = {CAP_NET_ADMIN};  // the PMD detaches its XDP program at exit
+              break;
+            }
+        std::string summary, err;
+        if (aiqos::drop_privileges(run_as, keep, keep_all_caps, summary, err)) {
+          spdlog::info("privileges dropped: {}", summary);
+        } else {
+          spdlog::error("cannot drop privileges: {}; stopping", err);
+          priv_failed = true;
+          g_signal = SIGTERM;
+        }
+      }
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       rc = 1;
@@ -201,6 +237,7 @@ int run(int argc, char** argv) {
       }
     }
   }
+  if (priv_failed) rc = 1;
   appliance.reset();  // frees DPDK memory: before the EAL goes away
   rte_eal_cleanup();
   if (!empty_pcap.empty()) unlink(empty_pcap.c_str());

@@ -252,7 +252,8 @@ bool CtlServer::start(std::string& error) {
   bound_ = true;
   // Mode and group before listen(): nobody can connect before they are right.
   if (::chmod(cfg_.path.c_str(), cfg_.mode) != 0) return fail("cannot chmod");
-  if (::chown(cfg_.path.c_str(), static_cast<uid_t>(-1), ::getegid()) != 0) return fail("cannot chown");
+  const gid_t group = cfg_.group == static_cast<gid_t>(-1) ? ::getegid() : cfg_.group;
+  if (::chown(cfg_.path.c_str(), cfg_.owner, group) != 0) return fail("cannot chown");
   if (::listen(fd, 64) != 0) return fail("cannot listen on");
   if (!server_.start(fd, error)) {
     ::unlink(cfg_.path.c_str());

@@ -71,6 +71,10 @@ class StreamServer {
 struct CtlServerConfig {
   std::string path = "/run/aiqos/aiqosd.sock";
   mode_t mode = 0660;
+  // Owner and group of the socket; -1: the daemon's (aiqosd --user gives its user and group
+  // here, so that its members keep access after the daemon changes to them).
+  uid_t owner = static_cast<uid_t>(-1);
+  gid_t group = static_cast<gid_t>(-1);
   size_t max_conns = 16;
   int timeout_ms = 2000;
 };

@@ -69,6 +69,12 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     ("dispatch-ring", po::value(&o.dispatch_ring)->default_value(o.dispatch_ring),
        "entries of each worker's software dispatch ring (power of two)")
     ("no-promisc", "do not put ports in promiscuous mode")
+    ("user", po::value(&o.user),
+       "after start-up, change to USER[:GROUP] (the control socket is given to them); "
+       "capabilities are dropped in any case (docs/deployment.md)")
+    ("keep-caps", po::value(&o.keep_caps)->composing(),
+       "capabilities to keep after start-up, e.g. net_admin (comma-separated, repeatable); "
+       "'all' drops none. Default: none (net_admin with net_af_xdp ports, to detach XDP at exit)")
     ("bypass", "start in bypass: forward every frame to the peer port without parsing, "
        "classification or QoS (aiqosctl bypass off to leave it)")
     ("request-log", po::value(&o.request_log),

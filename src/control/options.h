@@ -32,6 +32,9 @@ struct Options {
   DispatchMode dispatch = DispatchMode::auto_;
   bool promiscuous = true;
   bool bypass = false;  // start in operator bypass: forward port to port, classify nothing
+  // Privileges after start (src/aiqosd/privileges.h)
+  std::string user;                    // USER[:GROUP] to change to; empty: stay root
+  std::vector<std::string> keep_caps;  // capabilities kept in the main thread; "all": no drop
   // Classification (per worker)
   std::string request_log;              // JSON lines, one per request; empty = off
   uint32_t flows = 65536;               // flow table entries
