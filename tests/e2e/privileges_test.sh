@@ -7,6 +7,8 @@
 #      logging them and counts bypassed frames, `bypass off` classifies again.
 #   2. with --user nobody:nogroup: the same capabilities, Uid/Gid 65534 in every thread, the
 #      control socket owned by nobody:nogroup mode 0660, forwarding and reload still work.
+#   3. with --keep-caps net_admin: the main thread keeps exactly CAP_NET_ADMIN, no other thread
+#      keeps anything.
 # Exit 0 pass, 1 fail, 77 skip (not root).
 # usage: privileges_test.sh AIQOSD AIQOSCTL
 set -uo pipefail
@@ -124,3 +126,25 @@ wait_logged "$LOG" 1 && pass "--user: request logged (log opened before the drop
 out=$(ctl policy reload 2>&1) && pass "--user: aiqosctl policy reload" || fail "--user: policy reload: $out"
 tb_stop_aiqosd TERM 10 && pass "aiqosd (--user) exit 0" || fail "aiqosd (--user) exit $?"
 [[ -e $SOCK ]] && fail "--user: control socket left behind" || pass "--user: control socket removed at exit"
+
+# ---- 3. --keep-caps net_admin: the main thread only ----
+SOCK=$TB_DIR/run3/aiqosd.sock
+tb_start_aiqosd "$AIQOSD" --policy "$POLICY" --ctl-socket "$SOCK" --prometheus none --keep-caps net_admin ||
+	{ fail "aiqosd did not start (--keep-caps)"; exit 1; }
+wait_dropped || fail "no 'privileges dropped' line (--keep-caps)"
+want=$(printf '%016x' $((1 << 12))) # CAP_NET_ADMIN
+bad=0
+for t in /proc/"$TB_AIQOSD_PID"/task/*; do
+	eff=$(awk '/^CapEff:/{print $2}' "$t/status")
+	prm=$(awk '/^CapPrm:/{print $2}' "$t/status")
+	if [[ $(basename "$t") == "$TB_AIQOSD_PID" ]]; then
+		[[ $eff == "$want" && $prm == "$want" ]] || { fail "--keep-caps: main thread CapEff $eff CapPrm $prm, want $want"; bad=1; }
+	else
+		[[ $eff == 0000000000000000 && $prm == 0000000000000000 ]] ||
+			{ fail "--keep-caps: thread $(basename "$t") ($(cat "$t/comm")) CapEff $eff CapPrm $prm"; bad=1; }
+	fi
+done
+((bad == 0)) && pass "--keep-caps net_admin: main thread CapEff=CapPrm=$want, every other thread 0"
+code=$(request gpt-4o)
+[[ $code == 200 ]] && pass "--keep-caps: request forwarded (HTTP 200)" || fail "--keep-caps: HTTP $code"
+tb_stop_aiqosd TERM 10 && pass "aiqosd (--keep-caps) exit 0" || fail "aiqosd (--keep-caps) exit $?"
