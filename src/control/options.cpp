@@ -13,6 +13,8 @@ namespace po = boost::program_options;
 namespace aiqos {
 namespace {
 
+constexpr uint64_t kMaxRxRatePps = 1'000'000'000'000;
+
 const char* kUsageHead =
     "Usage: aiqosd [EAL options] -- [aiqos options]\n"
     "       aiqosd --pcap-in IN.pcap [--pcap-out OUT.pcap] [aiqos options]\n"
@@ -77,6 +79,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
        "'all' drops none. Default: none (net_admin with net_af_xdp ports, to detach XDP at exit)")
     ("bypass", "start in bypass: forward every frame to the peer port without parsing, "
        "classification or QoS (aiqosctl bypass off to leave it)")
+    ("rx-rate", po::value(&o.rx_rate_pps)->default_value(o.rx_rate_pps),
+       "benchmarking/testing: each worker polls at most PPS frames per second per RX queue "
+       "(token bucket, bursts up to --burst); frames count as arrived when polled, so "
+       "the latency histogram measures time inside the appliance at that offered load (0: no limit)")
     ("request-log", po::value(&o.request_log),
        "append one JSON object per request to FILE (see docs/request-log.md)")
     ("flows", po::value(&o.flows)->default_value(o.flows), "flow table entries per worker")
@@ -200,6 +206,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
   }
   if (o.dispatch_ring == 0 || (o.dispatch_ring & (o.dispatch_ring - 1)) != 0) {
     err << "aiqosd: --dispatch-ring must be a power of two\n";
+    return ParseOutcome::error;
+  }
+  if (o.rx_rate_pps > kMaxRxRatePps) {  // also "-1", which Boost wraps around
+    err << "aiqosd: --rx-rate must be 0 (no limit) to " << kMaxRxRatePps << " frames/s\n";
     return ParseOutcome::error;
   }
   if (o.stats_interval_s < 0 || o.idle_exit_s < 0) {

@@ -35,6 +35,9 @@ struct Options {
   // Privileges after start (src/aiqosd/privileges.h)
   std::string user;                    // USER[:GROUP] to change to; empty: stay root
   std::vector<std::string> keep_caps;  // capabilities kept in the main thread; "all": no drop
+  // Benchmarking/testing: each worker polls at most this many frames per second
+  // per RX queue (token bucket refilled from the TSC); 0 = no limit.
+  uint64_t rx_rate_pps = 0;
   // Classification (per worker)
   std::string request_log;              // JSON lines, one per request; empty = off
   uint32_t flows = 65536;               // flow table entries

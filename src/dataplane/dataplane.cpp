@@ -203,6 +203,8 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
   if (nw > kMaxWorkers) fail("too many worker lcores");
   sh_.nb_workers = static_cast<uint16_t>(nw);
   sh_.burst = opts.burst;
+  sh_.rx_rate_pps = opts.rx_rate_pps;
+  sh_.rx_rate_bank = std::max(opts.rx_desc, opts.burst);
   sh_.shape_ports = opts.egress_rate_bps != 0;
   sh_.bypass.store(opts.bypass, std::memory_order_relaxed);
 

@@ -56,6 +56,12 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
     bool dispatch;  // software dispatch: frames may belong to other workers
   };
   RxQueue rxq[kMaxPorts];
+  // --rx-rate (benchmarking): per RX queue, frames it may still poll and the TSC of the last refill.
+  struct RxPace {
+    double tokens = 0;
+    uint64_t tsc = 0;
+  };
+  RxPace rx_pace[kMaxPorts];
   uint16_t nb_rxq = 0;
   rte_ring* inbox = nullptr;  // MPSC: frames other workers dispatched to us
   const Shared* sh = nullptr;
@@ -98,6 +104,8 @@ struct Shared {
   uint16_t nb_ports = 0;          // ctlplane wo before launch; dataplane ro
   uint16_t nb_workers = 0;
   uint16_t burst = 32;
+  uint64_t rx_rate_pps = 0;       // --rx-rate (benchmarking): frames/s polled per RX queue, 0 = all
+  uint16_t rx_rate_bank = 0;      // --rx-rate: frames a queue may bank while not polled (--rx-desc)
   PortPlan ports[kMaxPorts];
   WorkerCtx* workers[kMaxWorkers] = {};
   // The policy in force (RCU): ctlplane publishes, workers read and report

@@ -27,12 +27,13 @@ TEST(Options, Defaults) {
   EXPECT_EQ(o.burst, 32);
   EXPECT_EQ(o.dispatch, DispatchMode::auto_);
   EXPECT_TRUE(o.promiscuous);
+  EXPECT_EQ(o.rx_rate_pps, 0u);
 }
 
 TEST(Options, Values) {
   Options o;
   ASSERT_EQ(parse({"--stats-interval", "0.5", "--stats-json", "/tmp/x.json", "--burst", "64", "--dispatch",
-                   "software", "--no-promisc", "--idle-exit", "2"},
+                   "software", "--no-promisc", "--idle-exit", "2", "--rx-rate", "500000"},
                   o),
             ParseOutcome::run);
   EXPECT_DOUBLE_EQ(o.stats_interval_s, 0.5);
@@ -41,6 +42,7 @@ TEST(Options, Values) {
   EXPECT_EQ(o.dispatch, DispatchMode::software);
   EXPECT_FALSE(o.promiscuous);
   EXPECT_DOUBLE_EQ(o.idle_exit_s, 2);
+  EXPECT_EQ(o.rx_rate_pps, 500000u);
 }
 
 TEST(Options, ErrorsSayWhatIsWrong) {
@@ -54,6 +56,9 @@ TEST(Options, ErrorsSayWhatIsWrong) {
   EXPECT_EQ(parse({"--frobnicate"}, o, &err), ParseOutcome::error);
   EXPECT_NE(err.find("frobnicate"), std::string::npos);
   EXPECT_EQ(parse({"--pcap-out", "x.pcap"}, o, &err), ParseOutcome::error);
+  Options fresh;  // o keeps the bad values above as its defaults
+  EXPECT_EQ(parse({"--rx-rate", "-1"}, fresh, &err), ParseOutcome::error);
+  EXPECT_NE(err.find("--rx-rate"), std::string::npos);
 }
 
 TEST(Options, CredentialTenantHeaderNeedsASalt) {
