@@ -3,11 +3,22 @@
 
 usage: gen_mixes.py OUTDIR [--quick]
 
-  llm.pcap         AI-inference traffic: every real capture in tests/pcap/cases (h2c, HTTP/1.1,
-                   gRPC ModelInfer, KServe REST, TLS ClientHello, VLAN h2c) replayed as many
-                   distinct connections (client address rewritten), plus synthetic HTTP/1.1
-                   /v1/chat/completions requests with chat JSON bodies (2-12 KB) and long
-                   streaming SSE responses (one token chunk a segment), flows interleaved.
+  llm.pcap         AI-inference traffic as an LLM gateway sees it: few requests, realistic
+                   bodies, long streaming responses. h2c connections (synthetic: client
+                   preface, SETTINGS, WINDOW_UPDATE; HEADERS with a hand-encoded HPACK block,
+                   literal without indexing, static-table names, no Huffman; a JSON body in
+                   DATA) with 2-6 concurrent streams each, in 1-2 rounds, whose responses
+                   stream 100-400 token events, one DATA frame and one TCP segment each,
+                   streams interleaved (OpenAI chat, Anthropic messages, Ollama chat,
+                   embeddings); HTTP/1.1 /v1/chat/completions with SSE responses (100-400
+                   events, one a segment); gRPC ModelInfer and TLS ClientHellos (the real
+                   captures tests/pcap/cases/{grpc_modelinfer,tls_sni}, a few replicas).
+                   Model names hit the rules of tests/bench/bench_policy.yaml.
+  llm_dense.pcap   the request-dense worst case (the former llm mix): every real capture in
+                   tests/pcap/cases (h2c curl/h2load/node, HTTP/1.1, gRPC, KServe REST, TLS,
+                   VLAN h2c, 100 KB body) replayed as many distinct connections (client
+                   address rewritten), plus synthetic HTTP/1.1 /v1/chat/completions requests
+                   with chat JSON bodies (2-12 KB) and SSE responses (100-300 events).
   background.pcap  bulk TCP (iperf-like 1448-byte segments, ACK every other), UDP 1200-byte
                    datagrams, and 64-byte frames (TCP ACKs, small UDP).
   many_flows.pcap  100000 distinct TCP connections (50000 with --quick), 3 frames each
@@ -149,7 +160,7 @@ class TcpConn:
                         tcp(self.cli, self.srv, self.sport, self.dport, c + 1, s + 1, 0x10)]
 
 
-def chat_body(rnd):
+def chat_body(rnd, models=MODELS):
     target = rnd.randint(2000, 12000)
     msgs, size = [], 0
     while size < target:
@@ -158,14 +169,14 @@ def chat_body(rnd):
         msgs.append(m)
         size += len(m)
     return ('{"messages":[%s],"model":"%s","stream":true,"max_tokens":%d,"temperature":0.7}'
-            % (",".join(msgs), rnd.choice(MODELS), rnd.randint(64, 2048))).encode()
+            % (",".join(msgs), rnd.choice(models), rnd.randint(64, 2048))).encode()
 
 
-def sse_flow(i, rnd):
-    cli = bytes([10, 1, (i >> 8) & 0xFF, i & 0xFF])
+def sse_flow(i, rnd, net=1, n_events=(100, 300), models=MODELS):
+    cli = bytes([10, net, (i >> 8) & 0xFF, i & 0xFF])
     c = TcpConn(cli, SERVER, 30000 + i, 8000, rnd)
     c.handshake()
-    body = chat_body(rnd)
+    body = chat_body(rnd, models)
     head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: llm.example\r\n"
             "Authorization: Bearer sk-bench\r\nContent-Type: application/json\r\n"
             "Accept: text/event-stream\r\nContent-Length: %d\r\n\r\n" % len(body)).encode()
@@ -173,7 +184,7 @@ def sse_flow(i, rnd):
     c.send(False, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                   b"Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n")
     events = []
-    for k in range(rnd.randint(100, 300)):
+    for k in range(rnd.randint(*n_events)):
         ev = ('data: {"id":"chatcmpl-%d","object":"chat.completion.chunk","created":1700000000,'
               '"choices":[{"index":0,"delta":{"content":" %s"}}]}\n\n'
               % (i, rnd.choice(WORDS))).encode()
@@ -191,10 +202,13 @@ def sse_flow(i, rnd):
     return c.frames
 
 
-def capture_flows(replicas):
-    """Each real capture, replayed `replicas` times with a new client address each time."""
+def capture_flows(replicas, names=None):
+    """Each real capture (or those in `names`), replayed `replicas` times with a new client
+    address each time."""
     out = []
     for ci, path in enumerate(sorted(glob.glob(os.path.join(CASES, "*", "in.pcap")))):
+        if names and os.path.basename(os.path.dirname(path)) not in names:
+            continue
         frames = read_pcap(path)
         for r in range(replicas):
             new = bytes([10, 2 + ci, (r >> 8) & 0xFF, r & 0xFF])
@@ -251,10 +265,183 @@ def interleave(flows, active, rnd):
     return out
 
 
-def llm_mix(quick):
+def llm_dense_mix(quick):
+    """The request-dense worst case (formerly `llm`): one request per ~7 frames."""
     rnd = random.Random(SEED)
     flows = capture_flows(8 if quick else 24)
     flows += [sse_flow(i, rnd) for i in range(40 if quick else 100)]
+    return interleave(flows, 64, rnd)
+
+
+# --- HTTP/2 cleartext (prior knowledge), built by hand ---
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_DATA, H2_HEADERS, H2_SETTINGS, H2_WINDOW_UPDATE = 0x0, 0x1, 0x4, 0x8
+END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
+# HPACK static table (RFC 7541 appendix A) indices of the names used.
+HP_AUTHORITY, HP_METHOD, HP_PATH, HP_SCHEME, HP_STATUS = 1, 2, 4, 6, 8
+HP_ACCEPT, HP_AUTHORIZATION, HP_CONTENT_LENGTH, HP_CONTENT_TYPE, HP_DATE = 19, 23, 28, 31, 33
+HP_SERVER, HP_USER_AGENT = 54, 58
+
+
+def h2_frame(ftype, flags, sid, payload=b""):
+    return struct.pack("!I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack("!I", sid) \
+        + payload
+
+
+def hpack_int(v, bits, first=0):
+    top = (1 << bits) - 1
+    if v < top:
+        return bytes([first | v])
+    out, v = [first | top], v - top
+    while v >= 128:
+        out.append((v & 127) | 128)
+        v >>= 7
+    return bytes(out + [v])
+
+
+def hpack_literal(name_index, value):
+    """Literal header field without indexing, indexed name, raw (non-Huffman) value."""
+    v = value.encode()
+    return hpack_int(name_index, 4) + hpack_int(len(v), 7) + v
+
+
+def h2_settings(pairs):
+    return h2_frame(H2_SETTINGS, 0, 0, b"".join(struct.pack("!HI", k, v) for k, v in pairs))
+
+
+# What an H2 client asks for: (endpoint path, models, body builder, response content-type).
+H2_APIS = [
+    ("/v1/chat/completions", ["gpt-4o-mini", "gpt-4o-2024-08-06",
+                              "meta-llama/Llama-3.1-70B-Instruct",
+                              "mistralai/Mistral-7B-Instruct-v0.3", "Qwen/Qwen2.5-72B-Instruct"],
+     "openai", "text/event-stream", 6),
+    ("/v1/messages", ["claude-3-5-sonnet-20241022", "claude-3-5-haiku-20241022"], "anthropic",
+     "text/event-stream", 2),
+    ("/api/chat", ["llama3.1:70b", "llama3.2:3b"], "ollama", "application/x-ndjson", 1),
+    ("/v1/embeddings", ["text-embedding-3-small"], "embed", "application/json", 1),
+]
+
+
+def h2_request(rnd, api, model):
+    path, _, kind, _, _ = api
+    if kind == "embed":
+        inputs = ['"%s"' % " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(20, 120)))
+                  for _ in range(rnd.randint(1, 8))]
+        return path, ('{"model":"%s","input":[%s],"encoding_format":"float"}'
+                      % (model, ",".join(inputs))).encode()
+    body = chat_body(rnd, [model]).decode()
+    if kind == "anthropic":
+        body = body.replace('"temperature":0.7}', '"system":"You are a helpful assistant."}')
+    elif kind == "ollama":
+        body = body.replace('"max_tokens"', '"num_predict"')
+    return path, body.encode()
+
+
+def h2_events(rnd, sid, kind, model):
+    """The response body of one stream, as the server writes it: one chunk per token event."""
+    if kind == "embed":
+        vec = ",".join("%.6f" % (rnd.random() * 2 - 1) for _ in range(384))
+        return [('{"object":"list","data":[{"object":"embedding","index":0,"embedding":[%s]}],'
+                 '"model":"%s","usage":{"prompt_tokens":%d,"total_tokens":%d}}'
+                 % (vec, model, 64, 64)).encode()]
+    out = []
+    for k in range(rnd.randint(100, 400)):
+        w = rnd.choice(WORDS)
+        if kind == "openai":
+            ev = ('data: {"id":"chatcmpl-%d","object":"chat.completion.chunk","created":1700000000,'
+                  '"model":"%s","choices":[{"index":0,"delta":{"content":" %s"},'
+                  '"finish_reason":null}]}\n\n' % (sid, model, w))
+        elif kind == "anthropic":
+            ev = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+                  '"delta":{"type":"text_delta","text":" %s"}}\n\n' % w)
+        else:
+            ev = ('{"model":"%s","created_at":"2024-11-22T06:45:00.%06dZ","message":'
+                  '{"role":"assistant","content":" %s"},"done":false}\n' % (model, k, w))
+        out.append(ev.encode())
+    out.append(b"data: [DONE]\n\n" if kind != "ollama" else
+               b'{"model":"%s","done":true,"done_reason":"stop"}\n' % model.encode())
+    return out
+
+
+def h2c_flow(i, rnd):
+    """One h2c connection: 1-2 rounds of 2-6 concurrent streaming requests."""
+    cli = bytes([10, 7, (i >> 8) & 0xFF, i & 0xFF])
+    c = TcpConn(cli, SERVER, 33000 + i, 8000, rnd)
+    c.handshake()
+    # Client preface, SETTINGS (no push, 4 MiB stream windows), a 1 GiB connection window.
+    c.send(True, H2_PREFACE + h2_settings([(2, 0), (4, 4 << 20)]) +
+           h2_frame(H2_WINDOW_UPDATE, 0, 0, struct.pack("!I", (1 << 30) - 65535)))
+    c.send(False, h2_settings([(3, 100), (4, 65535), (5, 16384)]) + h2_frame(H2_SETTINGS, ACK, 0))
+    c.send(True, h2_frame(H2_SETTINGS, ACK, 0))
+    sid = 1
+    weights = [a[4] for a in H2_APIS]
+    for _ in range(rnd.randint(1, 2)):
+        streams = []
+        req = b""
+        for _ in range(rnd.randint(2, 6)):
+            api = rnd.choices(H2_APIS, weights)[0]
+            model = rnd.choice(api[1])
+            path, body = h2_request(rnd, api, model)
+            block = (hpack_literal(HP_METHOD, "POST") + hpack_literal(HP_SCHEME, "http") +
+                     hpack_literal(HP_AUTHORITY, "llm.example:8000") + hpack_literal(HP_PATH, path) +
+                     hpack_literal(HP_CONTENT_TYPE, "application/json") +
+                     hpack_literal(HP_ACCEPT, api[3]) +
+                     hpack_literal(HP_AUTHORIZATION, "Bearer sk-bench-%04d" % i) +
+                     hpack_literal(HP_USER_AGENT, "AsyncOpenAI/Python 1.54.0") +
+                     hpack_literal(HP_CONTENT_LENGTH, str(len(body))))
+            req += h2_frame(H2_HEADERS, END_HEADERS, sid, block)
+            for k in range(0, len(body), 16384):
+                last = k + 16384 >= len(body)
+                req += h2_frame(H2_DATA, END_STREAM if last else 0, sid, body[k:k + 16384])
+            streams.append([sid, api, model])
+            sid += 2
+        c.send(True, req)
+        # Response headers of every stream, then the token events of all streams interleaved
+        # (each stream's own order kept), one DATA frame a TCP segment; the client ACKs every other.
+        hdrs = b""
+        for s_id, api, model in streams:
+            hdrs += h2_frame(H2_HEADERS, END_HEADERS, s_id,
+                             hpack_literal(HP_STATUS, "200") +
+                             hpack_literal(HP_CONTENT_TYPE, api[3]) +
+                             hpack_literal(HP_DATE, "Fri, 22 Nov 2024 06:45:00 GMT") +
+                             hpack_literal(HP_SERVER, "uvicorn"))
+        c.send(False, hdrs)
+        pending = [(s_id, h2_events(rnd, s_id, api[2], model)) for s_id, api, model in streams]
+        pos = [0] * len(pending)
+        n = 0
+        while pending:
+            k = rnd.randrange(len(pending))
+            s_id, evs = pending[k]
+            last = pos[k] + 1 == len(evs)
+            seg = h2_frame(H2_DATA, END_STREAM if last else 0, s_id, evs[pos[k]])
+            if len(seg) > 1448:  # a large non-streamed body (embeddings): MSS segments
+                c.send(False, seg)
+            else:
+                c.frames.append(tcp(c.srv, c.cli, c.dport, c.sport, c.sseq, c.cseq, 0x18, seg))
+                c.sseq += len(seg)
+                n += 1
+                if n % 2 == 0:
+                    c.ack(True)
+            pos[k] += 1
+            if last:
+                pending.pop(k)
+                pos.pop(k)
+    c.close()
+    return c.frames
+
+
+# Chat models of the HTTP/1.1 SSE flows in the llm mix (OpenAI-compatible servers).
+H1_MODELS = ["gpt-4o-mini", "meta-llama/Llama-3.1-8B-Instruct", "mistralai/Mistral-7B-Instruct-v0.3",
+             "Qwen/Qwen2.5-72B-Instruct", "claude-3-5-sonnet-20241022", "llama3.2:3b"]
+
+
+def llm_mix(quick):
+    """Few requests, long streams: h2c, HTTP/1.1 SSE, gRPC ModelInfer, TLS ClientHellos."""
+    rnd = random.Random(SEED + 3)
+    flows = [h2c_flow(i, rnd) for i in range(8 if quick else 20)]
+    flows += [sse_flow(i, rnd, net=8, n_events=(100, 400), models=H1_MODELS)
+              for i in range(16 if quick else 40)]
+    flows += capture_flows(3 if quick else 6, ["grpc_modelinfer", "tls_sni"])
     return interleave(flows, 64, rnd)
 
 
@@ -294,8 +481,9 @@ def many_flows_mix(quick):
     return out
 
 
-MIXES = {"llm": llm_mix, "background": background_mix, "many_flows": many_flows_mix}
-BOUNDED = {"llm": 20000, "background": 20000, "many_flows": 30000}
+MIXES = {"llm": llm_mix, "llm_dense": llm_dense_mix, "background": background_mix,
+         "many_flows": many_flows_mix}
+BOUNDED = {"llm": 20000, "llm_dense": 20000, "background": 20000, "many_flows": 30000}
 
 
 def main():
