@@ -81,7 +81,8 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
        "classification or QoS (aiqosctl bypass off to leave it)")
     ("rx-rate", po::value(&o.rx_rate_pps)->default_value(o.rx_rate_pps),
        "benchmarking/testing: each worker polls at most PPS frames per second per RX queue "
-       "(token bucket, bursts up to --burst); frames count as arrived when polled, so "
+       "(token bucket from the TSC, at most --burst a poll, banking at most --rx-desc frames); "
+       "frames count as arrived when polled, so "
        "the latency histogram measures time inside the appliance at that offered load (0: no limit)")
     ("request-log", po::value(&o.request_log),
        "append one JSON object per request to FILE (see docs/request-log.md)")
