@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
 if [[ $# -ne 2 || $1 == -h || $1 == --help ]]; then
-	sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	[[ $# -eq 2 ]] && exit 0 || exit 2
 fi
 AIQOSD=$(realpath "$1")
