@@ -383,6 +383,11 @@ def eal_args(prefix, vdevs, mem_mb=512):
     return out
 
 
+def eal_cleanup(prefix):
+    """Removes EAL's runtime directory of a run (it stays behind even with --no-shconf)."""
+    shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
 def empty_pcap(path):
     write_pcap(path, [])
     return path

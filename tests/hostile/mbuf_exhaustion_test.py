@@ -34,6 +34,7 @@ POOL = 1023
 FLOOD, AFTER = 3000, 200
 FLOOD_PORT, AFTER_PORT = 1111, 2222
 WAIT_S = 30
+PREFIX = f"flt-mbufs-{os.getpid()}"  # EAL file prefix
 
 # Runs inside the namespace: sends a pcap's frames on an interface (AF_PACKET), GAP s apart.
 INJECT = r"""
@@ -148,7 +149,7 @@ def main():
     d, sent = None, 0
     try:
         ns.veth("fltm0", "fltm1")
-        eal = lib.eal_args(f"flt-mbufs-{os.getpid()}", [
+        eal = lib.eal_args(PREFIX, [
             "net_pcap0,rx_iface_in=fltm0,tx_pcap=/dev/null",
             f"net_pcap1,rx_pcap={empty},tx_pcap={out1}"])
         d = Daemon(ns.argv([aiqosd] + eal + [
@@ -163,6 +164,7 @@ def main():
     finally:
         rc = d.stop() if d else None
         ns.close()
+        lib.eal_cleanup(PREFIX)
     r = lib.load_result(stats, rc, "")
     p0, p1 = lib.port(r, 0), lib.port(r, 1)
     out = lib.read_pcap(out1) if os.path.exists(out1) else []

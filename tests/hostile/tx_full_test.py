@@ -22,6 +22,7 @@ import lib  # noqa: E402
 
 RING = 512  # framecnt of the af_packet port: its TX ring holds this many frames
 CONNS = 100  # x 20 frames
+PREFIX = f"flt-txfull-{os.getpid()}"  # EAL file prefix
 
 
 def frames():
@@ -49,7 +50,7 @@ def main():
         n = lib.write_pcap(cap, frames())
         empty = lib.empty_pcap(work("empty.pcap"))
         out3, stats = work("out3.pcap"), work("stats.json")
-        eal = lib.eal_args(f"flt-txfull-{os.getpid()}", [
+        eal = lib.eal_args(PREFIX, [
             f"net_pcap0,rx_pcap={cap},tx_pcap=/dev/null",
             f"net_af_packet1,iface=fltt0,qpairs=1,framecnt={RING}",
             f"net_pcap2,rx_pcap={cap},tx_pcap=/dev/null",
@@ -82,6 +83,7 @@ def main():
                 f"mbufs in use at exit {r.stats.get('mbufs_in_use_at_exit')} == 0")
     finally:
         ns.close()
+        lib.eal_cleanup(PREFIX)
     c.finish(work)
 
 
