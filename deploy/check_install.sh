@@ -47,7 +47,10 @@ done
 obj=$stage$LIB/aiqos/aiqos_steer.bpf.o
 if [[ -f $obj ]]; then
 	machine=$(LC_ALL=C readelf -h "$obj" 2>/dev/null | sed -n 's/^ *Machine: *//p')
-	if [[ $machine == *BPF* ]] && LC_ALL=C readelf -S "$obj" | grep -q ' \.BTF '; then
+	# The section table read whole first: `readelf | grep -q` under pipefail fails at random
+	# when grep exits before readelf has written everything (SIGPIPE).
+	sections=$(LC_ALL=C readelf -S "$obj" 2>/dev/null || true)
+	if [[ $machine == *BPF* && $sections == *' .BTF '* ]]; then
 		pass "aiqos_steer.bpf.o is a BPF ELF object with BTF ($machine)"
 	else
 		fail "aiqos_steer.bpf.o: machine '$machine' or no .BTF section"

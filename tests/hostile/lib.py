@@ -333,3 +333,72 @@ def aiqosd_from_argv():
 
 def rng(name):
     return random.Random(f"aiqos-hostile-{name}")
+
+
+# ---------------------------------------------------------------- faults (EAL mode, own netns)
+
+def need_root():
+    if os.geteuid() != 0:
+        print("SKIP: needs root (network namespace)")
+        sys.exit(SKIP)
+
+
+class Netns:
+    """A network namespace of this test only (name flt-<tag>-<pid>), deleted by close() whatever
+    happened; `ip` and `run` act inside it. Only veth pairs are made in it (no dummy module in
+    some kernels), and IPv6 is off before they exist, so the kernel sends nothing on them."""
+
+    def __init__(self, tag):
+        self.name = f"flt-{tag}-{os.getpid()}"
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        self.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
+
+    def sh(self, cmd, check=True):
+        return subprocess.run(["ip", "netns", "exec", self.name, "sh", "-c", cmd], check=check,
+                              capture_output=True, text=True)
+
+    def argv(self, cmd):
+        return ["ip", "netns", "exec", self.name] + list(cmd)
+
+    def veth(self, a, b, up=True):
+        self.sh(f"ip link add {a} type veth peer name {b}")
+        for ifc in (a, b):
+            self.sh(f"ip link set {ifc} mtu 1500")
+            for f in ("tx", "rx", "tso", "gso", "gro", "sg"):
+                self.sh(f"ethtool -K {ifc} {f} off", check=False)
+            if up:
+                self.sh(f"ip link set {ifc} up")
+
+    def close(self):
+        # Processes this test started in it are ended by their own Popen objects first.
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+def eal_args(prefix, vdevs, mem_mb=512):
+    """EAL options of a run on vdevs: no hugepages, no PCI, a file prefix of its own."""
+    out = ["-l", "0,1", "--no-huge", "-m", str(mem_mb), "--no-pci", "--no-shconf",
+           f"--file-prefix={prefix}", "--log-level=lib.eal:error"]
+    for v in vdevs:
+        out += ["--vdev", v]
+    return out
+
+
+def eal_cleanup(prefix):
+    """Removes EAL's runtime directory of a run (it stays behind even with --no-shconf)."""
+    shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
+def empty_pcap(path):
+    write_pcap(path, [])
+    return path
+
+
+def load_result(stats_path, rc, stderr, frames_in=0, frames_out=0):
+    st = json.load(open(stats_path)) if os.path.exists(stats_path) else {}
+    return Result(rc, st, [], frames_in, frames_out, 0, 0.0, stderr)
+
+
+def port(r, i):
+    """Port i of a Result's stats (dict), {} when missing."""
+    ports = r.stats.get("ports", [])
+    return ports[i] if i < len(ports) else {}
