@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -239,8 +240,15 @@ int run(int argc, char** argv) {
   }
   if (priv_failed) rc = 1;
   appliance.reset();  // frees DPDK memory: before the EAL goes away
+  // Offline runs have a runtime directory of their own (file prefix with the
+  // pid) that EAL leaves behind even with --no-shconf: remove it.
+  const std::string runtime_dir = empty_pcap.empty() ? "" : rte_eal_get_runtime_dir();
   rte_eal_cleanup();
   if (!empty_pcap.empty()) unlink(empty_pcap.c_str());
+  if (runtime_dir.find("aiqos-offline-") != std::string::npos) {
+    std::error_code ec;
+    std::filesystem::remove_all(runtime_dir, ec);
+  }
   return rc;
 }
 
