@@ -336,9 +336,14 @@ phase_remark() {
 	local code size t speed
 	read -r code size t speed <"$TB_DIR/remark.dl"
 	[[ $code == 200 && $size == 2000000 ]] || fail "remark: download HTTP $code $size bytes"
-	# DSCP of the server's data frames (a policer re-marks; it does not slow TCP down).
-	local counts
-	counts=$(tshark -r "$cap" -Y "tcp.srcport == $TB_PORT && tcp.len > 0" -T fields -e ip.dsfield.dscp \
+	# DSCP of the server's segments with payload after the request (a policer re-marks; it does
+	# not slow TCP down). Node's SETTINGS may cross before the request does: that segment is in
+	# the flow's class before any request (the default class, DSCP kept) and is not counted.
+	local counts first
+	first=$(tshark -r "$cap" -d "tcp.port==$TB_PORT,http2" -Y "tcp.dstport == $TB_PORT && http2.type == 1" \
+		-T fields -e frame.number 2>/dev/null | head -1)
+	counts=$(tshark -r "$cap" -Y "frame.number > ${first:-0} && tcp.srcport == $TB_PORT && tcp.len > 0" \
+		-T fields -e ip.dsfield.dscp \
 		2>/dev/null | sort -n | uniq -c | awk '{ printf "%s%s:%s", sep, $2, $1; sep = " " }')
 	local n26 n8
 	n26=$(awk -v RS=' ' -F: '$1 == 26 { print $2 }' <<<"$counts")
