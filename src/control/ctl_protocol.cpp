@@ -141,7 +141,10 @@ bool parse_ctl_request(std::string_view line, CtlRequest& out, std::string& erro
     }
     args = *a;
   }
-  for (auto& [k, v] : args.items()) {
+  // (no structured binding: clang 14 cannot capture one in the lambda)
+  for (auto& item : args.items()) {
+    const std::string& k = item.key();
+    const json& v = item.value();
     auto it = std::find_if(spec->args.begin(), spec->args.end(), [&](auto& s) { return k == s.name; });
     if (it == spec->args.end()) {
       error = std::string(spec->name) + ": unknown argument '" + sanitize_key(k) +
