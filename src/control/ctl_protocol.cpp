@@ -120,7 +120,9 @@ bool parse_ctl_request(std::string_view line, CtlRequest& out, std::string& erro
       json ignored = json::parse(line, limit_depth);
       (void)ignored;
       error = "malformed JSON";
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+      // Not only parse_error: a number that overflows a double is out_of_range
+      // (406), which once escaped and aborted the daemon (ctl_protocol_fuzz).
       error = std::string("malformed JSON: ") + e.what();
     }
     return false;
