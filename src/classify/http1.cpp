@@ -477,8 +477,11 @@ void Http1Connection::on_value(Dir d) noexcept {
       decode_h2_settings(s);
       break;
     case Fh::grpc_status: {
+      // At most 4 digits, checked before accumulating: a longer value once
+      // overflowed `x` (signed, UB; found by http1_fuzz).
+      if (v.empty() || v.size() > 4) break;
       int x = 0;
-      bool ok = !v.empty() && v.size() <= 4;
+      bool ok = true;
       for (char ch : v) {
         ok = ok && ch >= '0' && ch <= '9';
         x = x * 10 + (ch - '0');

@@ -101,16 +101,35 @@ bool parse_ctl_request(std::string_view line, CtlRequest& out, std::string& erro
             std::to_string(kMaxRequestBytes) + ")";
     return false;
   }
-  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  // nlohmann's parser is iterative but copying or serializing a document
+  // recurses once a level: values nested deeper than kMaxRequestDepth are not
+  // built (the callback discards them) and the request is refused, so that
+  // 64 KB of '[' or '{"a":' cannot overflow the stack.
+  bool too_deep = false;
+  json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t ev, json&) {
+    // depth: the containers around this event; an object or array starting
+    // at depth d is nesting level d + 1.
+    bool start = ev == json::parse_event_t::object_start || ev == json::parse_event_t::array_start;
+    if (!start || depth < static_cast<int>(kMaxRequestDepth)) return true;
+    too_deep = true;
+    return false;
+  };
+  json j = json::parse(line, limit_depth, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     // Parse again with exceptions only to get the position for the message.
     try {
-      json ignored = json::parse(line);
+      json ignored = json::parse(line, limit_depth);
       (void)ignored;
       error = "malformed JSON";
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+      // Not only parse_error: a number that overflows a double is out_of_range
+      // (406), which once escaped and aborted the daemon (ctl_protocol_fuzz).
       error = std::string("malformed JSON: ") + e.what();
     }
+    return false;
+  }
+  if (too_deep) {
+    error = "request nested too deeply (more than " + std::to_string(kMaxRequestDepth) + " levels)";
     return false;
   }
   if (!j.is_object()) {
@@ -142,7 +161,10 @@ bool parse_ctl_request(std::string_view line, CtlRequest& out, std::string& erro
     }
     args = *a;
   }
-  for (auto& [k, v] : args.items()) {
+  // (no structured binding: clang 14 cannot capture one in the lambda)
+  for (auto& item : args.items()) {
+    const std::string& k = item.key();
+    const json& v = item.value();
     auto it = std::find_if(spec->args.begin(), spec->args.end(), [&](auto& s) { return k == s.name; });
     if (it == spec->args.end()) {
       error = std::string(spec->name) + ": unknown argument '" + sanitize_key(k) +
@@ -185,10 +207,12 @@ bool parse_ctl_request(std::string_view line, CtlRequest& out, std::string& erro
 }
 
 CtlResult dispatch_ctl(ControlApi& api, const CtlRequest& req) {
-  // Re-validate: dispatch may be called with a hand-built request.
+  // Re-validate: dispatch may be called with a hand-built request, whose strings
+  // may not be UTF-8: replaced (U+FFFD), where a strict dump() would throw.
   std::string error;
   CtlRequest r;
-  if (!parse_ctl_request(json{{"cmd", req.cmd}, {"args", req.args}}.dump(), r, error))
+  json j = {{"cmd", req.cmd}, {"args", req.args}};
+  if (!parse_ctl_request(j.dump(-1, ' ', false, json::error_handler_t::replace), r, error))
     return CtlResult::failure(error);
   const json& a = r.args;
   try {
@@ -258,7 +282,8 @@ CtlResult parse_ctl_reply(std::string_view line) {
   json j = json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("ok") || !j["ok"].is_boolean())
     return CtlResult::failure("malformed reply from aiqosd");
-  if (j["ok"].get<bool>()) return CtlResult::success(j.contains("data") ? j["data"] : json(nullptr));
+  // Moved, not copied: a copy recurses once a nesting level.
+  if (j["ok"].get<bool>()) return CtlResult::success(j.contains("data") ? std::move(j["data"]) : json(nullptr));
   auto e = j.find("error");
   return CtlResult::failure(e != j.end() && e->is_string() ? e->get<std::string>()
                                                           : std::string("unknown error"));

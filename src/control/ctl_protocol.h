@@ -5,9 +5,10 @@
 //   reply:   {"ok": true, "data": ...}\n   or   {"ok": false, "error": "..."}\n
 //
 // Requests are untrusted input (any local user in the socket's group): they
-// are bounded (kMaxRequestBytes), parsed with nlohmann::json without
-// exceptions escaping, checked against a fixed table of commands and their
-// arguments, and only then dispatched to ControlApi. Nothing reaches a shell.
+// are bounded (kMaxRequestBytes, kMaxRequestDepth), parsed with nlohmann::json
+// without exceptions escaping, checked against a fixed table of commands and
+// their arguments, and only then dispatched to ControlApi. Nothing reaches a
+// shell.
 // docs/cli.md lists every command.
 #pragma once
 
@@ -21,6 +22,7 @@
 namespace aiqos {
 
 inline constexpr size_t kMaxRequestBytes = 64 * 1024;  // the line, '\n' excluded
+inline constexpr size_t kMaxRequestDepth = 16;         // JSON nesting (a request needs 2)
 
 struct CtlRequest {
   std::string cmd;

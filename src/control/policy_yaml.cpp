@@ -5,12 +5,14 @@
 // after all classes are read, so their order in the file does not matter.
 #include "control/policy_yaml.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <initializer_list>
@@ -1055,6 +1057,44 @@ class Loader {
   }
 };
 
+// yaml-cpp 0.7 (Debian 12) loops for ever in LoadAll, allocating a null
+// document a turn, on a token that no rule consumes, such as a ',' outside a
+// flow collection (jbeder/yaml-cpp#1040, fixed upstream by #1319; found by
+// policy_yaml_fuzz). A first pass with the parser alone and a handler that
+// only notes where each document starts finds a document that starts where
+// the one before it did: the parser made no progress there.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& m) override { marks.push_back(m); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Throws YAML::ParserException where the parser stops making progress.
+void check_progress(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts h;
+  while (parser.HandleNextDocument(h)) {
+    size_t n = h.marks.size();
+    if (n < 2 || h.marks[n - 1].pos != h.marks[n - 2].pos) continue;
+    const YAML::Mark& m = h.marks[n - 1];
+    unsigned char c = m.pos >= 0 && static_cast<size_t>(m.pos) < text.size() ? text[m.pos] : 0;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", c);
+    throw YAML::ParserException(m, std::string("unexpected ") +
+                                       (c > 0x20 && c < 0x7f ? "'" + std::string(1, c) + "'" : hex));
+  }
+}
+
 }  // namespace
 
 LoadResult load_policy_string(std::string_view text, std::string_view name) {
@@ -1062,7 +1102,9 @@ LoadResult load_policy_string(std::string_view text, std::string_view name) {
   Loader l(file);
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    std::string s(text);
+    check_progress(s);  // before LoadAll, which would not return
+    docs = YAML::LoadAll(s);
   } catch (const YAML::Exception& e) {
     Pos p = e.mark.is_null() ? Pos{} : Pos{e.mark.line + 1, e.mark.column + 1};
     l.error(p, "", "YAML syntax error: " + e.msg);

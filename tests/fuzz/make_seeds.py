@@ -262,6 +262,33 @@ def main():
             sorted(glob.glob(os.path.join(ROOT, "tests/unit/control/data/*.yaml"))):
         s.add("policy_yaml", os.path.basename(path)[:-5], open(path, "rb").read())
 
+    # Control socket request lines (ctl_protocol_fuzz.cpp: the line without its '\n'): every
+    # command of docs/cli.md, then the refusals of tests/unit/control/ctl_protocol_test.cpp.
+    for i, line in enumerate([
+            b'{"cmd":"status"}',
+            b'{"cmd":"policy.show","args":{}}',
+            b'{"cmd":"policy.reload","args":{"file":"/etc/aiqos/policy.yaml"}}',
+            b'{"cmd":"policy.reload","args":{"file":"bad.yaml"}}',
+            b'{"cmd":"classes","args":null}',
+            b'{"cmd":"class.set","args":{"name":"interactive","rate":"20Mbit","burst":"64KB"}}',
+            b'{"cmd":"class.set","args":{"name":"batch","rate":1000000,"burst":65536}}',
+            b'{"cmd":"flows","args":{"top":5,"class":"batch","model":"llama-3-*"}}',
+            b'{"cmd":"flows","args":{"top":0}}',
+            b'{"cmd":"stats","args":{"by":"model"}}',
+            b'{"cmd":"stats","args":{"by":"worker"}}',
+            b'{"args":{},"cmd":"stats.reset"}\r',
+            b'{"cmd":"class.set","args":{"name":"x","rate":"1.5Gbit","burst":"1 parsec"}}',
+            b'{"cmd":"flows","args":{"top":-1,"limit":3}}',
+            b'{"cmd":"status","x":1}',
+            b'{"cmd":"\\u0001reboot\\ud83d\\ude00","args":[1,2.5e300,true,"\\"x"]}',
+            b'{not json',
+            b'[[[[[[[[[[[[[[[[{"cmd":"status"}]]]]]]]]]]]]]]]]',
+            b'  {"cmd" : "stats" , "args" : { "by" : "tenant" } }  ',
+            # nested past kMaxRequestDepth (64 KB of it overflowed the stack: DepthLimit test)
+            b'{"cmd":"status","args":' + b'{"a":' * 2000 + b'1' + b'}' * 2001,
+            b'{"cmd":"flows","args":{"top":' + b'[' * 6000 + b']' * 6000 + b'}}']):
+        s.add("ctl_protocol", f"{i:02d}", line)
+
     for t, n in sorted(s.written.items()):
         print(f"{t}: {n} seeds")
 

@@ -116,6 +116,23 @@ TEST(Http1, ChunkedBodiesExtensionsTrailers) {
   expect_split_invariant(s, test_config());
 }
 
+TEST(Http1, GrpcStatusOfMoreThanFourDigitsIgnored) {
+  // http1_fuzz: a long grpc-status value overflowed an int (UB) while it was
+  // read, before its length was checked.
+  Script s = script({
+      {C, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"},
+      {S, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\ngrpc-status: 5610626581234567890123\r\n\r\n"},
+      {C, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"},
+      {S, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\ngrpc-status: 14\r\n\r\n"},
+  });
+  Outcome got = run(s, test_config());
+  EXPECT_EQ(got.error, L7Error::none);
+  std::vector<std::string> resp;
+  for (const auto& e : got.ev)
+    if (e.rfind("resp ", 0) == 0) resp.push_back(e);
+  EXPECT_EQ(resp, (std::vector<std::string>{"resp s=0 200 es", "resp s=0 200 grpc=14 es"}));
+}
+
 TEST(Http1, PipelinedHeadAndNoBodyStatuses) {
   Script s = script({
       {C, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nHEAD /b HTTP/1.1\r\nHost: h\r\n\r\n"

@@ -67,6 +67,9 @@ TEST(CtlProtocol, RejectsBadRequests) {
   EXPECT_NE(error_of(api, "{not json").find("malformed JSON"), std::string::npos);
   EXPECT_NE(error_of(api, "").find("malformed JSON"), std::string::npos);
   EXPECT_NE(error_of(api, "[1,2]").find("must be a JSON object"), std::string::npos);
+  // ctl_protocol_fuzz: an overflowing number threw out_of_range past the catch
+  // of parse_error, and std::terminate took the daemon down.
+  EXPECT_NE(error_of(api, R"({"cmd":"status","args":{"a":1e999}})").find("number overflow"), std::string::npos);
   EXPECT_NE(error_of(api, R"({"args":{}})").find("missing \"cmd\""), std::string::npos);
   EXPECT_NE(error_of(api, R"({"cmd":5})").find("missing \"cmd\""), std::string::npos);
   EXPECT_NE(error_of(api, R"({"cmd":"status","x":1})").find("unknown request field 'x'"), std::string::npos);
@@ -104,6 +107,52 @@ TEST(CtlProtocol, SizeLimit) {
   filler.insert(1, std::string(kMaxRequestBytes - filler.size(), ' '));
   ASSERT_EQ(filler.size(), kMaxRequestBytes);
   EXPECT_EQ(reply(api, filler)["ok"], true) << "exactly the limit is accepted";
+}
+
+TEST(CtlProtocol, HandBuiltRequestWithInvalidUtf8IsRefused) {
+  // Found by ctl_protocol_fuzz: dispatch_ctl re-serialized the request with a
+  // strict dump(), which threw on a command that is not UTF-8.
+  FakeControlApi api;
+  CtlRequest req{"stat\xb5\xd0s", json::object()};
+  CtlResult r;
+  EXPECT_NO_THROW(r = dispatch_ctl(api, req));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("unknown command"), std::string::npos) << r.error;
+  req.args = {{"by", "model\xff"}};
+  req.cmd = "stats";
+  EXPECT_NO_THROW(r = dispatch_ctl(api, req));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("unknown 'by' value"), std::string::npos) << r.error;
+  EXPECT_TRUE(api.calls.empty()) << "nothing reached the API";
+}
+
+TEST(CtlProtocol, DepthLimit) {
+  // Found with ctl_protocol_fuzz: 8 000 levels of '{"a":' (48 KB) overflowed
+  // the stack under ASan where the parsed arguments were copied (recursively).
+  FakeControlApi api;
+  std::string deep;
+  const size_t levels = (kMaxRequestBytes - 64) / 6;
+  for (size_t i = 0; i < levels; ++i) deep += "{\"a\":";
+  deep += "1" + std::string(levels, '}');
+  std::string e = error_of(api, R"({"cmd":"status","args":)" + deep + "}");
+  EXPECT_NE(e.find("nested too deeply"), std::string::npos) << e;
+  e = error_of(api, R"({"cmd":"status","args":{"a":)" + std::string(kMaxRequestBytes - 40, '[') + "}}");
+  EXPECT_NE(e.find("malformed JSON"), std::string::npos) << e;
+  e = error_of(api, R"({"cmd":"status","args":{"x":)" + std::string(kMaxRequestDepth - 2, '[') +
+                        std::string(kMaxRequestDepth - 2, ']') + "}}");
+  EXPECT_NE(e.find("unknown argument 'x'"), std::string::npos) << "within the limit: " << e;
+  EXPECT_NE(error_of(api, std::string(kMaxRequestDepth + 1, '[') + std::string(kMaxRequestDepth + 1, ']'))
+                .find("nested too deeply"),
+            std::string::npos);
+  EXPECT_NE(error_of(api, std::string(kMaxRequestDepth, '[') + std::string(kMaxRequestDepth, ']'))
+                .find("must be a JSON object"),
+            std::string::npos)
+      << "exactly the limit parses";
+  EXPECT_TRUE(api.calls.empty());
+  // A reply nested as deep reaches the client whole (moved, not copied).
+  std::string data = std::string(20000, '[') + std::string(20000, ']');
+  CtlResult r = parse_ctl_reply(R"({"ok":true,"data":)" + data + "}");
+  EXPECT_TRUE(r.ok);
 }
 
 TEST(CtlProtocol, InvalidUtf8InRepliesIsReplaced) {

@@ -613,6 +613,9 @@ TEST(PolicyLoad, TopLevel) {
   expect_one_error("", 1, 1, "", "the policy is empty");
   expect_one_error("- 1\n", 1, 1, "", "expected a mapping");
   expect_one_error("version: 1\nclasses: [{name: default}]\n---\nversion: 1\n", 4, 1, "", "one YAML document");
+  // yaml-cpp 0.7's LoadAll loops for ever on a stray ',' (policy_yaml_fuzz).
+  expect_one_error(",", 1, 1, "", "YAML syntax error: unexpected ','");
+  expect_one_error("version: 1\nclasses: [{name: default}]\n,\n", 3, 1, "", "YAML syntax error");
   auto r = load("version: 1\nclasses: [{name: a}, {name: b}]\ndefault_class: b\n");
   ASSERT_TRUE(r.ok()) << r.format_errors();
   EXPECT_EQ(r.policy->default_class, 1);
