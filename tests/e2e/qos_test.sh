@@ -201,13 +201,18 @@ phase_priority() {
 	# Batch: three parallel downloads for 12 s, far more than 50 Mbit/s can carry. The client's
 	# received bytes are sampled every 0.5 s: the egress rate must hold in every interval.
 	local k
+	# Each rate is over the time that really passed between two reads (a loaded machine can
+	# stretch a 0.5 s sleep: dividing by 0.5 then reads a burst that never was).
 	(
 		prev=$(tb_cli cat /sys/class/net/cli0/statistics/rx_bytes)
+		tprev=$(date +%s%N)
 		for ((k = 0; k < 26; k++)); do
 			sleep 0.5
 			cur=$(tb_cli cat /sys/class/net/cli0/statistics/rx_bytes)
-			echo $(((cur - prev) * 16))
+			tcur=$(date +%s%N)
+			echo $(((cur - prev) * 8 * 1000000000 / (tcur - tprev)))
 			prev=$cur
+			tprev=$tcur
 		done
 	) >"$TB_DIR/prio.link.bps" &
 	local sampler=$!
