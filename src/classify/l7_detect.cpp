@@ -209,6 +209,9 @@ void L7Connection::route(Dir d, const uint8_t* p, size_t n) noexcept {
 }
 
 void L7Connection::finish(Dir labeled) noexcept {
+  // After an error (of either parser: an h2c connection whose HTTP/2 side
+  // failed may still route a direction to HTTP/1) nothing more is reported.
+  if (failed()) return;
   Dir d = swapped_ ? opposite(labeled) : labeled;
   if (h1_ && route_[static_cast<size_t>(d)] == Route::http1) h1_->finish(d);
 }
