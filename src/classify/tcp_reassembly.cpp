@@ -131,9 +131,29 @@ struct TcpReassembly::Tally {
 
 SegmentOutcome TcpReassembly::on_segment(const TcpSegment& seg, ReassemblyPool& pool,
                                          StreamSink sink) noexcept {
+  const uint32_t before = next_seq_;
   SegmentOutcome o = process(seg, pool, sink);
   ++pool.ctr_.outcomes[static_cast<size_t>(o)];
+  if (flags_ & kAckedAhead) check_acked_ahead(pool, next_seq_ == before && !seg.payload.empty());
   return o;
+}
+
+// While the peer acknowledges bytes beyond next_seq_: resolved once the
+// stream reaches the ACK. A segment of this direction that cannot be
+// delivered meanwhile (`strike`: it lies past the hole) counts; after
+// acked_hole_grace of them the hole is taken for one the tap will never see
+// filled. ACKs alone never count: an early ACK followed by the data it
+// acknowledges, in order, costs nothing however much data that is.
+// Returns true when the direction failed now.
+bool TcpReassembly::check_acked_ahead(ReassemblyPool& pool, bool strike) noexcept {
+  if (state_ != StreamState::open || seq_ge(next_seq_, acked_ahead_)) {
+    if (state_ != StreamState::failed) ++pool.ctr_.acked_ahead_filled;
+    flags_ &= static_cast<uint8_t>(~kAckedAhead);
+    return false;
+  }
+  if (!strike || ++ack_strikes_ <= std::min<uint32_t>(pool.cfg_.acked_hole_grace, 255)) return false;
+  fail(StreamFail::acked_hole, pool);
+  return true;
 }
 
 void TcpReassembly::start(uint32_t first_seq) noexcept {
@@ -423,8 +443,16 @@ bool TcpReassembly::on_peer_ack(uint32_t ack, ReassemblyPool& pool) noexcept {
   if (state_ != StreamState::open) return false;
   int32_t d = seq_diff(ack, next_seq_);
   if (d <= 0 || static_cast<uint32_t>(d) > pool.cfg_.max_window_bytes) return false;
-  fail(StreamFail::acked_hole, pool);
-  return true;
+  if (!(flags_ & kAckedAhead)) {
+    flags_ |= kAckedAhead;
+    acked_ahead_ = ack;
+    ack_strikes_ = 0;
+    ++pool.ctr_.acked_ahead;
+  } else if (seq_gt(ack, acked_ahead_)) {
+    acked_ahead_ = ack;
+  }
+  // With no grace (the strict policy) the ACK alone is proof.
+  return check_acked_ahead(pool, pool.cfg_.acked_hole_grace == 0);
 }
 
 void TcpReassembly::abort(ReassemblyPool& pool) noexcept {

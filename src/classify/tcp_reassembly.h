@@ -24,8 +24,13 @@
 //  - The direction FAILS (no more delivery, buffers returned, counted) when:
 //    its out-of-order memory would exceed max_ooo_bytes_per_flow, the pool is
 //    exhausted, or the peer ACKs past a hole (the receiver has bytes we never
-//    saw: unrecoverable). The caller then marks the flow unclassified and keeps
-//    forwarding (fail open).
+//    saw: unrecoverable) while acked_hole_grace more segments of this
+//    direction arrive that cannot be delivered (they lie past the hole). The
+//    grace is there because an ACK can reach the tap before the data it
+//    acknowledges (two capture points merged, a mirror, the two directions on
+//    different ports and queues): that data then arrives, in order, and
+//    fills the hole. The caller then marks the
+//    flow unclassified and keeps forwarding (fail open).
 //  - FIN consumes one sequence number; the direction closes once every byte
 //    before it was delivered. Data at or past the FIN is ignored (after_fin).
 //  - RST closes the direction when its sequence number is in
@@ -117,6 +122,10 @@ struct ReassemblyConfig {
   // A segment (or RST) starting further ahead than this is not believed.
   // Clamped to 2^30 so serial arithmetic stays valid.
   uint32_t max_window_bytes = 16 << 20;
+  // Segments of this direction that arrive past a hole while the peer
+  // acknowledges bytes beyond it, before the direction fails with
+  // acked_hole. 0: at the first such ACK (strict). At most 255.
+  uint32_t acked_hole_grace = 16;
 };
 
 struct ReassemblyCounters {  // worker: wo; control plane: ro
@@ -127,6 +136,8 @@ struct ReassemblyCounters {  // worker: wo; control plane: ro
   uint64_t overlap_bytes = 0;    // identical bytes seen again (buffered or delivered)
   uint64_t conflict_bytes = 0;   // differing bytes vs buffered data (evasion indicator)
   uint64_t after_fin_bytes = 0;  // bytes trimmed at or past the FIN
+  uint64_t acked_ahead = 0;      // peer ACKs beyond the bytes seen (a hole, or an ACK early)
+  uint64_t acked_ahead_filled = 0;  // ... whose bytes arrived within the grace
 
   uint64_t outcome(SegmentOutcome o) const noexcept {
     return outcomes[static_cast<size_t>(o)];
@@ -218,7 +229,8 @@ class TcpReassembly {
   SegmentOutcome on_segment(const TcpSegment& seg, ReassemblyPool& pool, StreamSink sink) noexcept;
   // An ACK travelling the other way, acknowledging this direction's bytes.
   // Returns true when it exposed a hole this side can never fill (the
-  // direction failed with acked_hole). ACKs beyond max_window_bytes are ignored.
+  // direction failed with acked_hole: the hole stayed acknowledged for more
+  // than acked_hole_grace segments). ACKs beyond max_window_bytes are ignored.
   bool on_peer_ack(uint32_t ack, ReassemblyPool& pool) noexcept;
   // Closes the direction as by RST (e.g. RST seen the other way).
   void abort(ReassemblyPool& pool) noexcept;
@@ -241,7 +253,7 @@ class TcpReassembly {
  private:
   struct Tally;
   static constexpr uint32_t kNil = ReassemblyPool::kNil;
-  static constexpr uint8_t kSynSeen = 1, kFinSeen = 2, kMidstream = 4;
+  static constexpr uint8_t kSynSeen = 1, kFinSeen = 2, kMidstream = 4, kAckedAhead = 8;
 
   SegmentOutcome process(const TcpSegment& seg, ReassemblyPool& pool, StreamSink sink) noexcept;
   void start(uint32_t first_seq) noexcept;
@@ -254,6 +266,7 @@ class TcpReassembly {
   void free_all(ReassemblyPool& pool) noexcept;
   void fail(StreamFail why, ReassemblyPool& pool) noexcept;
   void close_if_fin_reached(ReassemblyPool& pool) noexcept;
+  bool check_acked_ahead(ReassemblyPool& pool, bool strike) noexcept;
 
   uint64_t next_off_ = 0;  // stream offset of next_seq_ = bytes delivered
   uint64_t fin_off_ = 0;   // stream offset of the FIN, valid with kFinSeen
@@ -262,7 +275,9 @@ class TcpReassembly {
   uint32_t ooo_head_ = kNil;  // first buffered chunk (lowest offset)
   uint32_t ooo_bytes_ = 0;    // buffered bytes not delivered yet
   uint32_t conflicts_ = 0;
+  uint32_t acked_ahead_ = 0;  // highest peer ACK beyond next_seq_, with kAckedAhead
   uint16_t ooo_chunks_ = 0;
+  uint8_t ack_strikes_ = 0;   // undeliverable segments while kAckedAhead
   StreamState state_ = StreamState::idle;
   StreamFail fail_ = StreamFail::none;
   uint8_t flags_ = 0;

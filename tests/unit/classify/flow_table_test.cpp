@@ -73,7 +73,8 @@ ReassemblyConfig small_pool() {
   return ReassemblyConfig{.pool_bytes = 64 * 64,
                           .chunk_bytes = 64,
                           .max_ooo_bytes_per_flow = 1024,
-                          .max_window_bytes = 1 << 16};
+                          .max_window_bytes = 1 << 16,
+                          .acked_hole_grace = 0};  // strict: the first ACK past a hole fails it
 }
 
 struct Released {

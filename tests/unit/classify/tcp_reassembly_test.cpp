@@ -642,7 +642,9 @@ TEST(TcpReassembly, RstOnIdleStream) {
 // ---------------------------------------------------------------- ACK past a hole
 
 TEST(TcpReassembly, PeerAckPastHoleFails) {
-  Harness h;
+  ReassemblyConfig cfg = small_cfg();
+  cfg.acked_hole_grace = 0;  // fail at the first ACK past the hole
+  Harness h(1000, cfg);
   h.ref(0, 10);
   h.ref(20, 30);
   EXPECT_FALSE(h.s.on_peer_ack(h.isn + 1 + 5, h.pool));   // behind
@@ -656,6 +658,40 @@ TEST(TcpReassembly, PeerAckPastHoleFails) {
   EXPECT_EQ(h.ref(10, 20), SegmentOutcome::stream_failed);
   EXPECT_EQ(h.c.out, kRef.substr(0, 10));
   EXPECT_EQ(h.pool.counters().failure(StreamFail::acked_hole), 1u);
+}
+
+// An ACK may reach the tap before the data it acknowledges (two capture
+// points merged, a mirror): the data then arrives and fills the hole. Only
+// segments that land past a still-acknowledged hole count against the grace.
+TEST(TcpReassembly, PeerAckAheadOfDataWithinGrace) {
+  ReassemblyConfig cfg = small_cfg();
+  cfg.acked_hole_grace = 2;
+  Harness h(1000, cfg);
+  h.ref(0, 10);
+  EXPECT_FALSE(h.s.on_peer_ack(h.isn + 1 + 40, h.pool));  // far ahead of the data
+  EXPECT_FALSE(h.s.on_peer_ack(h.isn + 1 + 40, h.pool));  // ACKs alone never count
+  for (uint32_t b = 10; b < 40; b += 5) EXPECT_EQ(h.ref(b, b + 5), SegmentOutcome::delivered);
+  EXPECT_EQ(h.s.state(), StreamState::open);
+  EXPECT_EQ(h.c.out, kRef.substr(0, 40));
+  EXPECT_EQ(h.pool.counters().acked_ahead, 1u);
+  EXPECT_EQ(h.pool.counters().acked_ahead_filled, 1u);
+}
+
+TEST(TcpReassembly, AckedHoleFailsAfterGraceOfUndeliverableSegments) {
+  ReassemblyConfig cfg = small_cfg();
+  cfg.acked_hole_grace = 2;
+  Harness h(1000, cfg);
+  h.ref(0, 10);
+  EXPECT_FALSE(h.s.on_peer_ack(h.isn + 1 + 30, h.pool));  // [10,20) never comes
+  EXPECT_EQ(h.ref(20, 25), SegmentOutcome::buffered_ooo);  // strike 1
+  EXPECT_EQ(h.ref(25, 30), SegmentOutcome::buffered_ooo);  // strike 2
+  EXPECT_EQ(h.s.state(), StreamState::open);
+  EXPECT_EQ(h.ref(30, 35), SegmentOutcome::buffered_ooo);  // strike 3: over the grace
+  EXPECT_EQ(h.s.state(), StreamState::failed);
+  EXPECT_EQ(h.s.fail_reason(), StreamFail::acked_hole);
+  EXPECT_EQ(h.pool.chunks_in_use(), 0u);
+  EXPECT_EQ(h.pool.counters().failure(StreamFail::acked_hole), 1u);
+  EXPECT_EQ(h.c.out, kRef.substr(0, 10));
 }
 
 TEST(TcpReassembly, PeerAckIgnoredBeforeStreamStarts) {
