@@ -22,6 +22,10 @@ struct RequestFacts {
   Endpoint endpoint = Endpoint::other;
   std::string_view method, path, authority, model, sni, tenant;
   bool model_known = false;  // the body (or path) has been searched for the model
+  // Some header fields were lost (a connection picked up mid-stream): a rule's
+  // conditions on them (endpoint, method, path, authority, headers) are not
+  // known. Such a rule matches only if it tests the model and the model matches.
+  bool headers_partial = false;
   std::span<const std::string_view> extra;  // captured header values, in capture order
   uint16_t vlan = 0;
   uint8_t family = 4;

@@ -154,8 +154,16 @@ struct Classifier::FlowL7 final : RequestEvents {
     r.method.append(h.method);
     r.authority.append(h.authority);
     r.path.append(h.path);
-    EndpointMatch em = identify_endpoint(h.method, h.path);
+    // A method lost with the HPACK table (mid-stream pickup): a request with
+    // a body is a POST for every inference API, one without a GET.
+    std::string_view method = h.method;
+    if (h.partial && method.empty()) method = h.end_stream ? "GET" : "POST";
+    EndpointMatch em = identify_endpoint(method, h.path);
     r.endpoint = em.endpoint;
+    r.midstream = l7 && l7->midstream();
+    r.headers_partial = h.partial;
+    if (h.partial && h.path.empty()) r.endpoint = Endpoint::unknown;  // model rules still apply
+    if (h.partial) ++cls->ctr_.partial_headers;
     if (!em.model.empty()) {
       r.model = em.model;
       r.model_source = ModelSource::path;
@@ -178,11 +186,14 @@ struct Classifier::FlowL7 final : RequestEvents {
       cls->req_[tail].next = static_cast<uint32_t>(s - cls->req_.get());
       tail = cls->req_[tail].next;
     }
+    // Headers lost at a mid-stream pickup may hide a gRPC content-type: the
+    // body tells (a gRPC message prefix fails the JSON tracker and vice versa).
+    const bool body_unknown = h.partial && h.content_type.empty();
     if (!h.end_stream && r.proto != ReqProto::grpc) {
       s->body.open(cls->body_db_);
       s->body_open = true;
     }
-    if (!h.end_stream && r.proto == ReqProto::grpc) {
+    if (!h.end_stream && (r.proto == ReqProto::grpc || body_unknown)) {
       s->grpc.reset();
       s->grpc_open = true;
     }
@@ -198,6 +209,7 @@ struct Classifier::FlowL7 final : RequestEvents {
         if (m.has_model && s->rec.model_source == ModelSource::none) {
           s->rec.model = m.model;
           s->rec.model_source = ModelSource::grpc;
+          s->rec.proto = ReqProto::grpc;
           ++cls->ctr_.models_found;
           if (s->class_pending) cls->classify_request(*this, *s, true);
         }
@@ -336,6 +348,16 @@ Classifier::FlowL7* Classifier::l7_alloc(Flow& f, uint8_t c2s_side) noexcept {
   c.last_model.clear();
   c.pending_error = L7Error::none;
   c.l7.emplace(cfg_.l7, c);
+  // Neither SYN seen: the connection was open before this flow existed (a
+  // (re)start, or the flow was evicted). Resynchronise instead of judging it
+  // by its first bytes; when the bytes cannot tell who the client is, the side
+  // with the lower port is taken for the server.
+  if (f.key.proto == 6 && !f.stream[0].syn_seen() && !f.stream[1].syn_seen()) {
+    const uint16_t c2s_port = c2s_side == kSideLo ? f.key.lo_port : f.key.hi_port;
+    const uint16_t s2c_port = c2s_side == kSideLo ? f.key.hi_port : f.key.lo_port;
+    c.l7->start_midstream(c2s_port < s2c_port ? Dir::s2c : Dir::c2s);
+    ++ctr_.midstream_conns;
+  }
   f.l7_index = i + 1;
   f.l7_kind = kL7Active;
   ++l7_in_use_;
@@ -425,6 +447,7 @@ void Classifier::classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept {
   f.authority = r.authority.view();
   f.model = r.model.view();
   f.model_known = final || r.model_source != ModelSource::none;
+  f.headers_partial = r.headers_partial;
   f.extra = {extra.data(), s.n_extra};
   f.vlan = r.vlan;
   f.family = r.family;

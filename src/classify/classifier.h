@@ -110,6 +110,8 @@ struct ClassifierCounters {
   uint64_t request_slots_full = 0;  // request heads seen with no free slot (not logged)
   uint64_t models_found = 0;
   uint64_t direction_swaps = 0;  // L7 said the labeled server was the client
+  uint64_t midstream_conns = 0;  // connections picked up mid-stream (no SYN seen)
+  uint64_t partial_headers = 0;  // requests whose header block was not decoded whole
   uint64_t tls_hellos = 0;       // ClientHellos parsed (SNI logged)
   uint64_t over_rps = 0;         // requests over their class's requests-per-second
   uint64_t over_tokens = 0;      // requests over a token budget

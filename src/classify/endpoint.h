@@ -46,7 +46,8 @@ namespace aiqos {
   X(kserve_infer)          \
   X(triton_generate)       \
   X(tgi_generate)          \
-  X(grpc_model_infer)
+  X(grpc_model_infer)      \
+  X(unknown) /* header fields lost at a mid-stream pickup */
 
 // Values index per-endpoint counters and appear in policy files: keep the
 // names stable and append new ones at the end.

@@ -131,6 +131,30 @@ void Http2Connection::start_upgraded(std::optional<uint32_t> client_table_size) 
   if (client_table_size) apply_table_size(Dir::s2c, *client_table_size);
 }
 
+void Http2Connection::start_midstream() noexcept {
+  if (failed()) return;
+  midstream_ = true;
+  side(Dir::c2s).st = St::frame_header;
+  // The peers' SETTINGS were missed: allow any table the bound allows.
+  for (Side& s : sides_) {
+    if (nghttp2_hd_inflate_change_table_size(s.inflater, cfg_.max_hpack_table) != 0)
+      return fail(L7Error::hpack_memory);
+    s.table_limit = cfg_.max_hpack_table;
+  }
+}
+
+// A fresh inflater with the side's table limit: the dynamic table starts
+// empty, so an index past what it holds fails rather than decodes wrongly.
+bool Http2Connection::reset_inflater(Side& s) noexcept {
+  if (s.inflater) nghttp2_hd_inflate_del(s.inflater);
+  s.inflater = nullptr;
+  if (nghttp2_hd_inflate_new2(&s.inflater, &s.allocator) != 0) {
+    s.inflater = nullptr;
+    return false;
+  }
+  return nghttp2_hd_inflate_change_table_size(s.inflater, s.table_limit) == 0;
+}
+
 void Http2Connection::feed(Dir d, std::span<const uint8_t> bytes) noexcept {
   const uint8_t* p = bytes.data();
   size_t n = bytes.size();
@@ -384,6 +408,7 @@ void Http2Connection::begin_block(Dir d, Block kind) noexcept {
   s.in_block = true;
   s.block_end_stream = s.type == kHeaders && (s.flags & kFlagEndStream);
   s.block_stream = s.stream;
+  s.block_lost = false;
   s.block_bytes = 0;
   s.list_bytes = 0;
   s.status = 0;
@@ -506,12 +531,26 @@ void Http2Connection::apply_table_size(Dir d, uint32_t v) noexcept {
 
 void Http2Connection::inflate(Dir d, const uint8_t* p, size_t n, bool final) noexcept {
   Side& s = side(d);
+  if (s.block_lost) {
+    if (final) end_block(d);
+    return;
+  }
   for (;;) {
     nghttp2_nv nv;
     int fl = 0;
     ssize_t rv = nghttp2_hd_inflate_hd2(s.inflater, &nv, &fl, p, n, final ? 1 : 0);
     if (rv < 0) {
       if (s.mem.denied || rv == NGHTTP2_ERR_NOMEM) return fail(L7Error::hpack_memory);
+      if (midstream_ && stats_.hpack_resets < kMaxHpackResets) {
+        // A field from the table we never saw: keep what was decoded, skip
+        // the rest of this block, and decode the next one with a fresh table.
+        ++stats_.hpack_resets;
+        s.block_lost = true;
+        s.mem.denied = false;
+        if (!reset_inflater(s)) return fail(L7Error::hpack_memory);
+        if (final) end_block(d);
+        return;
+      }
       return fail(s.clipped ? L7Error::hpack_table_cap : L7Error::hpack_error);
     }
     p += rv;
@@ -572,6 +611,7 @@ void Http2Connection::end_block(Dir d) noexcept {
       h.stream_id = st->id;
       req_.fill(h);
       h.end_stream = s.block_end_stream;
+      h.partial = s.block_lost;
       sink_.on_request_headers(h);
       [[fallthrough]];
     }

@@ -53,6 +53,7 @@ struct Http2Stats {
   uint32_t interim_responses = 0;         // 1xx header blocks, not reported
   uint32_t settings_clipped = 0;          // SETTINGS_HEADER_TABLE_SIZE above max_hpack_table
   uint32_t stray_settings_acks = 0;       // ACK with nothing outstanding
+  uint32_t hpack_resets = 0;              // mid-stream pickup: blocks not decoded whole
   std::array<size_t, 2> hpack_mem_peak{}; // by decoded Dir, bytes incl. allocator headers
 };
 
@@ -77,6 +78,16 @@ class Http2Connection {
   // one) takes effect on the server's encoder with the 101. Call before the
   // first HTTP/2 byte of either direction.
   void start_upgraded(std::optional<uint32_t> client_header_table_size) noexcept;
+
+  // A connection picked up mid-stream, both directions at a frame boundary
+  // (classify/midstream.h found them): no preface, SETTINGS never seen, HPACK
+  // tables empty. A header block that refers to a dynamic entry from before
+  // the pickup cannot be decoded whole: its request is reported with what was
+  // decoded (RequestHead::partial), the inflater starts afresh, and the
+  // connection goes on (up to kMaxHpackResets times). Call before any byte.
+  void start_midstream() noexcept;
+  bool midstream() const noexcept { return midstream_; }
+  static constexpr uint32_t kMaxHpackResets = 256;
 
   bool failed() const noexcept { return error_ != L7Error::none; }
   L7Error error() const noexcept { return error_; }
@@ -114,6 +125,7 @@ class Http2Connection {
     // Header block in progress (HEADERS/PUSH_PROMISE + CONTINUATIONs).
     Block block = Block::none;
     bool in_block = false;   // END_HEADERS not seen: only CONTINUATION may follow
+    bool block_lost = false; // mid-stream: HPACK failed in this block, the rest is skipped
     bool block_end_stream = false;
     uint32_t block_stream = 0;
     uint32_t block_bytes = 0;
@@ -155,6 +167,7 @@ class Http2Connection {
   void on_header(Dir d, const nghttp2_nv& nv) noexcept;
   void end_block(Dir d) noexcept;
   void apply_table_size(Dir d, uint32_t v) noexcept;
+  bool reset_inflater(Side& s) noexcept;
 
   uint32_t home_slot(uint32_t id) const noexcept;
   StreamSlot* find_stream(uint32_t id) noexcept;
@@ -176,6 +189,7 @@ class Http2Connection {
   char* resp_ctype_ = nullptr;      // content-type of the s2c block in progress
   L7Error error_ = L7Error::none;
   Http2Stats stats_;
+  bool midstream_ = false;
 };
 
 }  // namespace aiqos

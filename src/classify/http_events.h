@@ -90,6 +90,9 @@ struct RequestHead {
   std::array<std::string_view, kMaxExtraHeaders> extra{};  // in CaptureConfig::extra order
   uint16_t truncated = 0;  // bit i: field i (ReqField, then kFixedFields + extra index) was cut
   bool end_stream = false;  // no body follows (on_request_end comes next)
+  // Some fields could not be decoded (a connection picked up mid-stream: its
+  // HPACK dynamic table was never seen); the fields above are those that were.
+  bool partial = false;
 };
 
 struct ResponseHead {

@@ -79,6 +79,12 @@ L7Error L7Connection::error() const noexcept {
 
 void L7Connection::feed(Dir labeled, std::span<const uint8_t> bytes) noexcept {
   if (bytes.empty() || failed() || proto_ == L7Proto::tls_candidate) return;
+  if (midstream_ && !ms_[static_cast<size_t>(labeled)].synced) {
+    // A TLS handshake as the first bytes: the normal path parses its ClientHello.
+    const bool first = ms_[0].seen == 0 && ms_[1].seen == 0;
+    if (!(first && proto_ == L7Proto::undecided && bytes[0] == 0x16)) return midstream_feed(labeled, bytes);
+    midstream_ = false;
+  }
   if (proto_ != L7Proto::undecided) {
     route(swapped_ ? opposite(labeled) : labeled, bytes.data(), bytes.size());
     return;
@@ -212,8 +218,133 @@ void L7Connection::finish(Dir labeled) noexcept {
   // After an error (of either parser: an h2c connection whose HTTP/2 side
   // failed may still route a direction to HTTP/1) nothing more is reported.
   if (failed()) return;
+  if (midstream_ && !ms_[static_cast<size_t>(labeled)].synced) return;  // never parsed
   Dir d = swapped_ ? opposite(labeled) : labeled;
   if (h1_ && route_[static_cast<size_t>(d)] == Route::http1) h1_->finish(d);
+}
+
+void L7Connection::start_midstream(Dir client_guess) noexcept {
+  if (proto_ != L7Proto::undecided || sniff_len_[0] || sniff_len_[1]) return;
+  midstream_ = true;
+  client_guess_ = client_guess;
+}
+
+void L7Connection::midstream_feed(Dir labeled, std::span<const uint8_t> bytes) noexcept {
+  Resyncer& r = ms_[static_cast<size_t>(labeled)];
+  if (r.seen >= cfg_.midstream_scan_limit) {
+    // This direction never showed a start point: nothing more is looked at.
+    if (proto_ == L7Proto::undecided) midstream_give_up();
+    return;
+  }
+  r.seen += bytes.size();
+  const size_t cap = std::max<size_t>(cfg_.midstream_buffer, 64);
+  if (bytes.size() >= cap) {
+    bytes = bytes.last(cap);
+    r.buf.clear();
+    r.resume_h1 = r.resume_h2 = 0;
+  } else if (r.buf.size() + bytes.size() > cap) {
+    // The oldest bytes go: a start point is looked for in the newest.
+    size_t drop = r.buf.size() + bytes.size() - cap;
+    r.buf.erase(r.buf.begin(), r.buf.begin() + static_cast<std::ptrdiff_t>(drop));
+    r.resume_h1 = r.resume_h1 > drop ? r.resume_h1 - drop : 0;
+    r.resume_h2 = r.resume_h2 > drop ? r.resume_h2 - drop : 0;
+  }
+  if (r.buf.size() + bytes.size() > r.buf.capacity()) {
+    // Grow by doubling from 4 KiB up to the cap: a few allocations per
+    // picked-up direction, each charged to the worker's budget.
+    size_t want = std::max<size_t>(r.buf.capacity(), 4096);
+    while (want < r.buf.size() + bytes.size()) want *= 2;
+    want = std::min(want, cap);
+    MidstreamBudget* mb = cfg_.midstream_budget;
+    const size_t more = want - r.buf.capacity();
+    if (mb != nullptr && mb->used + more > mb->cap) {
+      ++mb->refused;
+      if (proto_ == L7Proto::undecided) return midstream_give_up();
+      midstream_release(r);
+      r.seen = cfg_.midstream_scan_limit;  // this direction stays unparsed
+      return;
+    }
+    if (mb != nullptr) mb->used += more;
+    r.buf.reserve(want);
+  }
+  r.buf.insert(r.buf.end(), bytes.begin(), bytes.end());
+  midstream_try(labeled);
+}
+
+bool L7Connection::midstream_try(Dir labeled) noexcept {
+  Resyncer& r = ms_[static_cast<size_t>(labeled)];
+  if (r.buf.empty() || r.synced) return false;
+  const std::span<const uint8_t> b(r.buf);
+  const uint32_t max_frame = cfg_.http2.max_frame_size;
+  if (proto_ == L7Proto::undecided) {
+    ResyncPoint h1 = find_resync(b, r.resume_h1, ResyncKind::h1_request, max_frame);
+    ResyncPoint h2 = find_resync(b, r.resume_h2, ResyncKind::h2, max_frame);
+    r.resume_h1 = h1.resume;
+    r.resume_h2 = h2.resume;
+    if (h1.found == Resync::yes && (h2.found != Resync::yes || h1.offset <= h2.offset)) {
+      proto_ = L7Proto::http1;  // a request line: its sender is the client
+      swapped_ = labeled == Dir::s2c;
+      client_side_ = swapped_ ? ClientSide::swapped : ClientSide::as_labeled;
+      h1_.emplace(cfg_.http1, sink_);
+      // What the server sent so far answers requests from before the pickup.
+      Resyncer& o = ms_[static_cast<size_t>(opposite(labeled))];
+      o.buf.clear();
+      o.resume_h1 = o.resume_h2 = 0;
+      midstream_lock(labeled, h1.offset);
+      return true;
+    }
+    if (h2.found == Resync::yes) {
+      Dir client = h2.role == H2Role::client   ? labeled
+                   : h2.role == H2Role::server ? opposite(labeled)
+                                               : client_guess_;
+      proto_ = L7Proto::http2;
+      swapped_ = client == Dir::s2c;
+      client_side_ = swapped_ ? ClientSide::swapped : ClientSide::as_labeled;
+      h2_.emplace(cfg_.http2, sink_);
+      h2_->start_midstream();
+      route_ = {Route::http2, Route::http2};
+      midstream_lock(labeled, h2.offset);
+      if (!failed()) midstream_try(opposite(labeled));  // the other side's bytes so far
+      return true;
+    }
+    if (r.seen >= cfg_.midstream_scan_limit) midstream_give_up();
+    return false;
+  }
+  // The protocol is known: this direction looks for its own start point (a
+  // frame boundary; for an HTTP/1 server, the next status line).
+  const Dir d = swapped_ ? opposite(labeled) : labeled;
+  const bool h2 = proto_ == L7Proto::http2;
+  ResyncKind kind = h2 ? ResyncKind::h2 : (d == Dir::s2c ? ResyncKind::h1_status : ResyncKind::h1_request);
+  size_t& resume = h2 ? r.resume_h2 : r.resume_h1;
+  ResyncPoint p = find_resync(b, resume, kind, max_frame);
+  resume = p.resume;
+  if (p.found != Resync::yes) return false;
+  midstream_lock(labeled, p.offset);
+  return true;
+}
+
+void L7Connection::midstream_lock(Dir labeled, size_t offset) noexcept {
+  Resyncer& r = ms_[static_cast<size_t>(labeled)];
+  r.synced = true;
+  std::vector<uint8_t> held;
+  held.swap(r.buf);  // nothing is kept once in sync
+  if (offset < held.size()) route(swapped_ ? opposite(labeled) : labeled, held.data() + offset, held.size() - offset);
+  if (cfg_.midstream_budget != nullptr) cfg_.midstream_budget->used -= held.capacity();
+}
+
+void L7Connection::midstream_release(Resyncer& r) noexcept {
+  if (cfg_.midstream_budget != nullptr) cfg_.midstream_budget->used -= r.buf.capacity();
+  std::vector<uint8_t>().swap(r.buf);
+}
+
+void L7Connection::midstream_give_up() noexcept {
+  proto_ = L7Proto::unknown;
+  for (Resyncer& r : ms_) midstream_release(r);
+  sink_.on_parse_error(L7Error::unknown_protocol);
+}
+
+L7Connection::~L7Connection() {
+  for (Resyncer& r : ms_) midstream_release(r);
 }
 
 }  // namespace aiqos

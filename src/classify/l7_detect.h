@@ -20,10 +20,12 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "classify/http1.h"
 #include "classify/http2.h"
 #include "classify/http_events.h"
+#include "classify/midstream.h"
 
 namespace aiqos {
 
@@ -45,10 +47,24 @@ FirstBytes sniff_first_bytes(std::span<const uint8_t> prefix) noexcept;
 
 enum class ClientSide : uint8_t { unknown, as_labeled, swapped };
 
+// Bytes held by mid-stream resynchronisation buffers, shared by every
+// connection of one worker (worker: rw). Picked-up connections are many only
+// right after a (re)start; this bounds what they hold together.
+struct MidstreamBudget {
+  uint64_t used = 0;
+  uint64_t cap = 16 << 20;
+  uint64_t refused = 0;  // directions that gave up for lack of budget
+};
+
 struct L7Config {
   Http1Config http1;
   Http2Config http2;
   CaptureConfig capture;  // replaces http1.capture and http2.capture
+  // Mid-stream pickup (start_midstream): bytes kept per direction while
+  // looking for a start point, and bytes looked at before giving up.
+  uint32_t midstream_buffer = 64 << 10;
+  uint32_t midstream_scan_limit = 1 << 20;
+  MidstreamBudget* midstream_budget = nullptr;  // none: unbounded (tests)
 };
 
 class L7Connection {
@@ -58,6 +74,18 @@ class L7Connection {
   L7Connection(const L7Config& cfg, RequestEvents& sink) noexcept;
   L7Connection(const L7Connection&) = delete;
   L7Connection& operator=(const L7Connection&) = delete;
+  ~L7Connection();
+
+  // The connection was picked up mid-stream (its handshake was never seen):
+  // each direction is resynchronised (classify/midstream.h) instead of being
+  // judged by its first bytes. Until a direction finds its start point, its
+  // bytes are kept (up to midstream_buffer, the oldest dropped first) and
+  // replayed from there. `client_guess`: the labeled direction believed to be
+  // the client when the bytes do not tell (HTTP/2 without a HEADERS frame to
+  // read). A first byte of 0x16 (a TLS handshake) keeps the normal path.
+  // Call before the first byte.
+  void start_midstream(Dir client_guess) noexcept;
+  bool midstream() const noexcept { return midstream_; }
 
   // `dir` as the flow table labels it; see client_side().
   void feed(Dir dir, std::span<const uint8_t> bytes) noexcept;
@@ -78,6 +106,19 @@ class L7Connection {
   void decide(Dir labeled, FirstBytes what) noexcept;
   void route(Dir d, const uint8_t* p, size_t n) noexcept;  // d: true direction
   void ensure_h2() noexcept;
+  void midstream_feed(Dir labeled, std::span<const uint8_t> bytes) noexcept;
+  bool midstream_try(Dir labeled) noexcept;
+  void midstream_lock(Dir labeled, size_t offset) noexcept;
+  void midstream_give_up() noexcept;
+
+  // One direction being resynchronised (by labeled Dir).
+  struct Resyncer {
+    std::vector<uint8_t> buf;  // grown in steps (charged to the budget), released once in sync
+    size_t resume_h1 = 0, resume_h2 = 0;
+    uint64_t seen = 0;
+    bool synced = false;
+  };
+  void midstream_release(Resyncer& r) noexcept;
 
   L7Config cfg_;
   RequestEvents& sink_;
@@ -89,6 +130,9 @@ class L7Connection {
   bool h2c_ = false;
   std::array<Route, 2> route_{Route::http1, Route::http1};  // by true Dir
   uint8_t preface_match_ = 0;  // preface bytes seen after a paused h2c request
+  bool midstream_ = false;
+  Dir client_guess_ = Dir::c2s;
+  std::array<Resyncer, 2> ms_{};
   std::optional<Http1Connection> h1_;
   std::optional<Http2Connection> h2_;
 };

@@ -42,6 +42,8 @@ struct RequestRecord {
   int16_t grpc_status = -1;
   bool reset = false;       // ended by RST_STREAM
   bool incomplete = false;  // the flow ended (or failed) before the response did
+  bool midstream = false;   // its connection was picked up mid-stream (no handshake seen)
+  bool headers_partial = false;  // some header fields could not be decoded (HPACK table lost)
   uint8_t budget = 0;       // over a request or token budget: 1 demoted, 2 dropped
   uint32_t est_tokens = 0;  // LLM tokens charged to the budget (estimate; 0 when none)
   uint64_t req_bytes = 0;   // request body bytes

@@ -178,12 +178,25 @@ PolicyEngine::Tri PolicyEngine::eval(const RuleRt& r, const RequestFacts& f, con
     MatchProto p = match_proto(f.proto, ok);
     if (!ok || !(m.proto_mask & (1u << static_cast<unsigned>(p)))) return Tri::no;
   }
-  if (!m.endpoints.empty() && std::find(m.endpoints.begin(), m.endpoints.end(), f.endpoint) == m.endpoints.end())
+  // Header fields lost at a mid-stream pickup are unknown, not empty: a
+  // condition on one is skipped, and the rule then needs its model to match.
+  bool skipped = false;
+  auto lost = [&](std::string_view v) {
+    if (!f.headers_partial || !v.empty()) return false;
+    skipped = true;
+    return true;
+  };
+  if (!m.endpoints.empty()) {
+    if (f.headers_partial && f.endpoint == Endpoint::unknown) {
+      skipped = true;
+    } else if (std::find(m.endpoints.begin(), m.endpoints.end(), f.endpoint) == m.endpoints.end()) {
+      return Tri::no;
+    }
+  }
+  if (!m.methods.empty() && !lost(f.method) && std::find(m.methods.begin(), m.methods.end(), f.method) == m.methods.end())
     return Tri::no;
-  if (!m.methods.empty() && std::find(m.methods.begin(), m.methods.end(), f.method) == m.methods.end())
-    return Tri::no;
-  if (!m.paths.empty() && !any_glob(m.paths, f.path)) return Tri::no;
-  if (!m.authorities.empty()) {
+  if (!m.paths.empty() && !lost(f.path) && !any_glob(m.paths, f.path)) return Tri::no;
+  if (!m.authorities.empty() && !lost(f.authority)) {
     char buf[kMaxHost];
     if (!any_glob(m.authorities, host_of(f.authority, buf))) return Tri::no;
   }
@@ -193,15 +206,17 @@ PolicyEngine::Tri PolicyEngine::eval(const RuleRt& r, const RequestFacts& f, con
   }
   for (const HeaderRef& h : r.headers) {
     std::string_view v = static_cast<size_t>(h.slot) < f.extra.size() ? f.extra[static_cast<size_t>(h.slot)] : "";
-    if (!any_glob(*h.globs, v)) return Tri::no;
+    if (!lost(v) && !any_glob(*h.globs, v)) return Tri::no;
   }
-  if (!m.tenants.empty() && !any_glob(m.tenants, f.tenant)) return Tri::no;
+  if (!m.tenants.empty() && !lost(f.tenant) && !any_glob(m.tenants, f.tenant)) return Tri::no;
   // The model last: it is the one condition that may not be known yet.
   if (!m.models.empty() || r.regex.db >= 0) {
     if (!f.model_known) return Tri::unknown;
     if (f.model.empty()) return Tri::no;
     if (!m.models.empty() && !any_glob(m.models, f.model)) return Tri::no;
     if (r.regex.db >= 0 && !(masks[r.regex.db] & (uint64_t{1} << r.regex.bit))) return Tri::no;
+  } else if (skipped) {
+    return Tri::no;  // only unknown fields and L3 facts: not evidence enough
   }
   return Tri::yes;
 }

@@ -83,6 +83,8 @@ std::string request_json(const RequestRecord& r, const std::string& class_name) 
       {"duration_ms", ms(r.ts_ns, r.resp_end_ns)},
       {"reset", r.reset},
       {"incomplete", r.incomplete},
+      {"pickup", r.midstream ? json("midstream") : json(nullptr)},
+      {"headers_partial", r.headers_partial},
       {"budget", r.budget == 1 ? json("demoted") : r.budget == 2 ? json("dropped") : json(nullptr)},
       {"est_tokens", r.est_tokens ? json(r.est_tokens) : json(nullptr)},
   };

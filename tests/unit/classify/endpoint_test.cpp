@@ -107,7 +107,8 @@ TEST(Endpoint, Table) {
 TEST(Endpoint, Names) {
   const char* want[] = {"other",        "chat_completions",   "completions",  "embeddings",
                         "responses",    "anthropic_messages", "ollama_chat",  "ollama_generate",
-                        "kserve_infer", "triton_generate",    "tgi_generate", "grpc_model_infer"};
+                        "kserve_infer", "triton_generate",    "tgi_generate", "grpc_model_infer",
+                        "unknown"};
   ASSERT_EQ(std::size(want), static_cast<size_t>(Endpoint::count_));
   for (size_t i = 0; i < std::size(want); ++i) {
     auto e = static_cast<Endpoint>(i);

@@ -3,8 +3,11 @@
 // script of (direction, bytes) segments fed whole, split, or byte by byte.
 #pragma once
 
+#include <nghttp2/nghttp2.h>
+
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -17,6 +20,28 @@ using Bytes = std::vector<uint8_t>;
 inline Bytes bytes_of(std::string_view s) { return Bytes(s.begin(), s.end()); }
 inline void append(Bytes& a, const Bytes& b) { a.insert(a.end(), b.begin(), b.end()); }
 inline void append(Bytes& a, std::string_view b) { a.insert(a.end(), b.begin(), b.end()); }
+
+// One HTTP/2 frame: 9-byte header + payload.
+inline Bytes h2_frame(uint8_t type, uint8_t flags, uint32_t stream, const Bytes& payload) {
+  Bytes f = {uint8_t(payload.size() >> 16), uint8_t(payload.size() >> 8), uint8_t(payload.size()), type, flags,
+             uint8_t(stream >> 24), uint8_t(stream >> 16), uint8_t(stream >> 8), uint8_t(stream)};
+  append(f, payload);
+  return f;
+}
+
+// A header block encoded by nghttp2's deflater (its dynamic table goes on
+// from block to block, as a real encoder's does). Empty on failure.
+inline Bytes hpack_block(nghttp2_hd_deflater* d, const std::vector<std::pair<std::string, std::string>>& hs) {
+  std::vector<nghttp2_nv> nva;
+  for (auto& [n, v] : hs)
+    nva.push_back({const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(n.data())),
+                   const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(v.data())), n.size(), v.size(),
+                   NGHTTP2_NV_FLAG_NONE});
+  Bytes out(nghttp2_hd_deflate_bound(d, nva.data(), nva.size()));
+  ssize_t k = nghttp2_hd_deflate_hd(d, out.data(), out.size(), nva.data(), nva.size());
+  out.resize(k < 0 ? 0 : size_t(k));
+  return out;
+}
 
 inline const char* dir_name(Dir d) { return d == Dir::c2s ? "c2s" : "s2c"; }
 
@@ -31,6 +56,7 @@ struct Recorder : RequestEvents {
     for (size_t i = 0; i < n_extra; ++i) s += " x" + std::to_string(i) + "=" + std::string(h.extra[i]);
     if (h.truncated) s += " trunc=" + std::to_string(h.truncated);
     if (h.end_stream) s += " es";
+    if (h.partial) s += " partial";
     ev.push_back(s);
   }
   void body(const std::string& tag, uint32_t id, std::span<const uint8_t> b) {
