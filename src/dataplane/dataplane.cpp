@@ -453,6 +453,7 @@ PortTotals Dataplane::port_totals(uint16_t p) const {
     t.tx_packets += c.tx_packets.get();
     t.tx_bytes += c.tx_bytes.get();
     for (size_t r = 0; r < kDropReasons; ++r) t.drops[r] += c.drops[r].get();
+    t.class_held += c.class_held.get();
   }
   rte_eth_stats s{};
   if (closed_) {
@@ -570,6 +571,7 @@ std::string Dataplane::stats_json() const {
                           {"tx_full", t.drops[static_cast<size_t>(DropReason::tx_full)]},
                           {"no_mbuf", t.hw_rx_nombuf},
                           {"imissed", t.hw_imissed},
+                          {"class_held", t.class_held},
                           {"drops", drops}});
   }
   j["workers"] = json::array();
