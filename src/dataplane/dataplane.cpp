@@ -167,6 +167,11 @@ void Dataplane::setup_port(PortPlan& p, const Options& opts) {
   }
   // Offline replay: frames carry their capture time, which then stamps requests.
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
+  // Frames longer than the mbuf data room arrive as mbuf chains where the
+  // PMD can (net_pcap always does) and leave as chains: the stages read them
+  // whole (stages.h, frame_bytes).
+  if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
   if (int rc = rte_eth_dev_configure(p.id, p.nb_rxq, p.nb_txq, &conf); rc != 0)
     fail("port " + p.name + ": configure " + std::to_string(p.nb_rxq) + " RX / " + std::to_string(p.nb_txq) +
          " TX queues: " + errstr(rc));
@@ -619,6 +624,8 @@ std::string Dataplane::stats_json() const {
                             {"dispatched_in", wc.ctr.dispatched_in.get()},
                             {"dispatched_out", wc.ctr.dispatched_out.get()},
                             {"bypassed", wc.ctr.bypassed.get()},
+                            {"multi_seg", wc.ctr.multi_seg.get()},
+                            {"multi_seg_too_long", wc.ctr.multi_seg_too_long.get()},
                             {"parse", parse}});
   }
   // RX to TX inside the appliance, all workers together (bucket upper bounds).

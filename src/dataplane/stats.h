@@ -65,6 +65,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
   Counter dispatched_out;  // frames handed to another worker
   Counter dispatched_in;   // frames received from another worker
   Counter bypassed;        // frames forwarded port to port in operator bypass (no parsing)
+  Counter multi_seg;       // multi-segment frames decoded over a linear copy (stages.h)
+  Counter multi_seg_too_long;  // ... longer than kLinearFrameBytes: payload not classified
   Counter parse[kParseStatuses];
   PortCounters port[kMaxPorts];
 };

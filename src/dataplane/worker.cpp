@@ -142,7 +142,8 @@ void classify(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
       if (t < 100000000000000000ULL) t *= 1000;
       w.offline_clock = true;
     }
-    std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+    // Counted once, by parse_burst.
+    std::span<const uint8_t> frame = frame_bytes(m, w.linear, nullptr);
     PacketClass pc = w.cls->on_packet(md->pkt, frame, t, md->hash);
     md->class_id = pc.class_id;
     md->from_client = pc.from_client;
@@ -275,7 +276,7 @@ int worker_main(void* arg) {
         bypass_forward(w, q.port, pkts, n, now);
         continue;
       }
-      parse_burst({pkts, n}, q.port, now, w.ctr);
+      parse_burst({pkts, n}, q.port, now, w.ctr, w.linear);
       if (q.dispatch) {
         dispatch(w, pkts, n);
       } else {
