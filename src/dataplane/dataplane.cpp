@@ -554,6 +554,15 @@ std::string Dataplane::stats_table() const {
       any = true;
     }
     if (any) o << '\n';
+    const ReassemblyCounters& rc = c.reassembly().counters();
+    any = false;
+    for (size_t f2 = 1; f2 < kStreamFailCount; ++f2) {
+      if (rc.failures[f2] == 0) continue;
+      o << (any ? " " : "         reassembly failures:") << ' ' << stream_fail_name(static_cast<StreamFail>(f2)) << '='
+        << rc.failures[f2];
+      any = true;
+    }
+    if (any) o << '\n';
   }
   return o.str();
 }
@@ -593,6 +602,14 @@ std::string Dataplane::stats_json() const {
     json perr = json::object();
     for (size_t e = 1; e < k.l7_errors.size(); ++e)
       if (k.l7_errors[e]) perr[l7_error_name(static_cast<L7Error>(e))] = k.l7_errors[e];
+    // Why a flow went unclassified, one level down: every TCP segment's
+    // outcome and every direction's failure, by name (zeros included, so a
+    // scraper sees each series from the start).
+    const ReassemblyCounters& rc = c.reassembly().counters();
+    json segs = json::object();
+    for (size_t o = 0; o < kSegmentOutcomeCount; ++o) segs[segment_outcome_name(static_cast<SegmentOutcome>(o))] = rc.outcomes[o];
+    json sfail = json::object();
+    for (size_t f2 = 1; f2 < kStreamFailCount; ++f2) sfail[stream_fail_name(static_cast<StreamFail>(f2))] = rc.failures[f2];
     json cls = {{"flows_active", c.flows().size()},
                 {"flows_created", f.flows_created},
                 {"flows_expired", f.flows_expired},
@@ -615,7 +632,9 @@ std::string Dataplane::stats_json() const {
                 {"reassembly_conflict_bytes", c.reassembly().counters().conflict_bytes},
                 {"memory_bytes", c.memory_bytes()},
                 {"unclassified", uncl},
-                {"parser_errors", perr}};
+                {"parser_errors", perr},
+                {"reassembly_segments", segs},
+                {"reassembly_failures", sfail}};
     j["workers"].push_back({{"worker", w},
                             {"classifier", cls},
                             {"lcore", wc.lcore},
