@@ -2,7 +2,7 @@
 # End-to-end QoS: real h2c traffic through aiqosd (af_packet on two veths) in the testbed, with the
 # policies in tests/e2e/qos/. Needs root. Exit 0 = pass, 1 = fail, 77 = skipped (meson's SKIP).
 #
-# usage: qos_test.sh AIQOSD_BIN AIQOSCTL_BIN [PHASE...]     PHASE: rate priority priority-inverted vlan remark
+# usage: qos_test.sh AIQOSD_BIN AIQOSCTL_BIN [PHASE...]   PHASE: rate priority priority-inverted vlan remark order
 #
 #   rate      a class shaped to 20 Mbit/s (exceed: drop) gives a 25 MB download 20 Mbit/s of
 #             GOODPUT +-10% (curl's speed_download: HTTP body bytes; the frames carrying them are
@@ -23,6 +23,10 @@
 #             so the request does not complete: expected). The handshake stays untagged.
 #   remark    a class policed at 1 Mbit/s with exceed: remark exceed_dscp: 8: a 2 MB download's
 #             frames carry DSCP 26 within the rate and DSCP 8 above it; aiqosctl shows remarked > 0.
+#   order     --egress-rate 20Mbit, reno: 12 h2c connections each multiplex a 300 KB batch download
+#             and a 3 KB interactive one, so their class changes while the download is queued;
+#             tshark on cli0 finds no out-of-order segment and no gap (lost segment) on them, and
+#             aiqosd counts frames held in their flow's earlier class.
 #
 # Environment: AIQOS_E2E_OUT (logs; default tests/e2e/out), AIQOS_KEEP_LOGS=1 (keep logs after a
 # pass), AIQOS_TB_PREFIX (namespace prefix).
@@ -32,14 +36,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
 if [[ $# -lt 2 || $1 == -h || $1 == --help ]]; then
-	sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	[[ $# -ge 2 ]] && exit 0 || exit 2
 fi
 AIQOSD=$(realpath "$1")
 AIQOSCTL=$(realpath "$2")
 shift 2
 PHASES=("$@")
-((${#PHASES[@]})) || PHASES=(rate priority priority-inverted vlan remark)
+((${#PHASES[@]})) || PHASES=(rate priority priority-inverted vlan remark order)
 
 if [[ $(id -u) != 0 ]]; then
 	echo "SKIP: needs root (network namespaces)"
@@ -396,6 +400,64 @@ phase_remark() {
 	stop_dut remark
 }
 
+# ----------------------------------------------------------------------------------------- (e)
+# Order on a shaped link: connections whose class changes while their frames are queued must
+# arrive in order. Each of ORDER_CONNS h2c connections (order_client.js) downloads ORDER_BYTES as
+# batch and, 20 ms later on the same connection, 3 KB as interactive: the connection turns
+# interactive while its download waits in the batch queue, and back. 300 KB (207 frames) fit the
+# 512-frame queue even in slow start, so nothing is tail-dropped: every out-of-order or
+# retransmitted segment tshark finds at the far end would be the appliance's doing.
+ORDER_CONNS=12
+ORDER_BYTES=300000
+ORDER_PORT0=42200
+
+phase_order() {
+	start_dut order.yaml --egress-rate 20Mbit || { fail "order: aiqosd start-up"; return; }
+	local ns
+	for ns in "$TB_NS_CLI" "$TB_NS_SRV"; do
+		ip netns exec "$ns" sysctl -qw net.ipv4.tcp_congestion_control=reno || fail "order: reno in $ns"
+	done
+	local cap="$TB_DIR/order.cli0.pcap" ok
+	start_capture "$TB_NS_CLI" cli0 "$cap" || return
+	tb_cli timeout 60 node "$HERE/order_client.js" "$TB_SRV_IP" "$TB_PORT" "$ORDER_CONNS" "$ORDER_PORT0" \
+		"$ORDER_BYTES" 20 >"$TB_DIR/order.out" 2>"$TB_DIR/order.err" || true
+	ok=$(grep -c '^ok$' "$TB_DIR/order.out" || true)
+	sleep 0.3
+	stop_bg
+	local filt="tcp.port >= $ORDER_PORT0 && tcp.port < $((ORDER_PORT0 + ORDER_CONNS))"
+	# Out of order, or after a gap (a segment that overtook the one before it arrives after a
+	# "lost" one): what reordering shows as. Retransmissions are counted for information: a
+	# sender's tail-loss probe or RTO on a delay spike retransmits without anything reordered.
+	local bad conns retx
+	bad=$(tshark -n -r "$cap" -Y "($filt) && (tcp.analysis.out_of_order || tcp.analysis.lost_segment)" \
+		-T fields -e frame.number 2>"$TB_DIR/order.tshark.err" | wc -l)
+	retx=$(tshark -n -r "$cap" -Y "($filt) && (tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission)" \
+		-T fields -e frame.number 2>/dev/null | wc -l)
+	conns=$(tshark -n -r "$cap" -Y "($filt) && tcp.flags.syn == 1 && tcp.flags.ack == 0" -T fields -e tcp.srcport 2>/dev/null | sort -u | wc -l)
+	stop_dut order
+	local held
+	held=$(/usr/bin/python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(sum(p.get("class_held", 0) for p in s["ports"]))' "$TB_DIR/stats.order.yaml.json" 2>/dev/null || echo "?")
+	info "order: $ok of $ORDER_CONNS connections got both answers; $conns connections captured at cli0; $held frames held in their flow's earlier class; $bad frames flagged out of order or after a lost segment; $retx retransmissions (any cause)"
+	if [[ $ok == "$ORDER_CONNS" && $conns == "$ORDER_CONNS" ]]; then
+		pass "order: $ORDER_CONNS connections changed class (batch -> interactive -> batch) with their download queued"
+	else
+		fail "order: $ok of $ORDER_CONNS connections completed, $conns captured (see $TB_DIR/order.out, order.err)"
+	fi
+	if [[ $held =~ ^[0-9]+$ ]] && ((held > 0)); then
+		pass "order: $held frames held in their flow's earlier traffic class"
+	else
+		fail "order: no frame held in its flow's earlier traffic class ('$held'): the class change did not happen while frames were queued"
+	fi
+	if [[ $bad == 0 ]]; then
+		pass "order: tshark at the far end (cli0): no out-of-order segment and no gap on those connections"
+	else
+		fail "order: tshark at the far end (cli0): $bad segments out of order or after a gap (capture $cap)"
+	fi
+}
+
 for ph in "${PHASES[@]}"; do
 	case $ph in
 	rate) phase_rate ;;
@@ -403,6 +465,7 @@ for ph in "${PHASES[@]}"; do
 	priority-inverted) phase_priority priority-inverted priority_inverted.yaml fail ;;
 	vlan) phase_vlan ;;
 	remark) phase_remark ;;
+	order) phase_order ;;
 	*) fail "unknown phase $ph" ;;
 	esac
 	# A phase that failed half-way may have left aiqosd running.
