@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Order through the shaper: no connection is reordered by a class change while it is queued.
 
-usage: /usr/bin/python3 tests/pcap/shaped_order_test.py AIQOSD [--case NAME]... [--keep] [--no-fail-order]
+usage: /usr/bin/python3 tests/pcap/shaped_order_test.py AIQOSD [--case NAME]... [--no-fail-order]
 
 Replays captures of real clients (tests/pcap/cases) offline through a slow egress shaper
 (`--egress-rate` far below what the capture offers, so every frame waits in a traffic-class
@@ -25,7 +25,7 @@ again between requests. Checks, per case:
     case really changed class while frames were queued.
 
 --no-fail-order prints what the order checks found without failing on them (to measure).
-Exit 0 pass, 1 fail, 77 skip (no scapy or tshark).
+Exit 0 pass, 1 fail, 77 skip (no scapy or tshark). AIQOS_KEEP_LOGS=1 keeps the work directory.
 """
 import argparse
 import json
@@ -33,12 +33,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "hostile"))
 from vlan_marking_test import conn_of, match_frames  # noqa: E402  (exits 77 without scapy)
 from scapy.utils import rdpcap  # noqa: E402
+import lib  # noqa: E402
 
 RUN_TIMEOUT_S = 120
 CASES = ["h2c_curl", "h1_keepalive", "h2c_multiplex_node", "kserve_rest", "grpc_modelinfer"]
@@ -61,21 +62,14 @@ rules:
 default_class: default
 """
 
-failures = []
-
-
-def check(ok, msg):
-    print(("  ok   " if ok else "  FAIL ") + msg)
-    if not ok:
-        failures.append(msg)
-    return ok
+ck = lib.Checks("pcap-shaped-order")
+check = ck.check
 
 
 def tshark_flagged(path):
     r = subprocess.run(["tshark", "-n", "-r", path, "-Y", TSHARK_FILTER, "-T", "fields", "-e", "frame.number"],
                        capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        failures.append(f"tshark on {path}: {r.stderr.strip()[:300]}")
+    if not check(r.returncode == 0, f"tshark reads {path} ({r.stderr.strip()[:300]})"):
         return None
     return len([l for l in r.stdout.splitlines() if l.strip()])
 
@@ -103,13 +97,10 @@ def run_case(aiqosd, work, case, fail_order):
     # The shaper holds the capture for about wire_bytes / rate: wait that long (and more) for
     # the last frame before the idle exit.
     idle = 2.0 + wire_bytes * 8 / EGRESS_BPS * 1.5
-    out = os.path.join(work, f"{case}.out.pcap")
-    stats = os.path.join(work, f"{case}.stats.json")
-    log = os.path.join(work, f"{case}.requests.jsonl")
+    out, stats, log = work(f"{case}.out.pcap"), work(f"{case}.stats.json"), work(f"{case}.requests.jsonl")
     cmd = [aiqosd, "--pcap-in", pcap_in, "--pcap-out", out, "--request-log", log, "--stats-json", stats,
-           "--policy", os.path.join(work, "policy.yaml"), "--egress-rate", str(EGRESS_BPS),
-           "--idle-exit", f"{idle:.1f}"]
-    with open(os.path.join(work, f"{case}.aiqosd.log"), "w") as lf:
+           "--policy", work("policy.yaml"), "--egress-rate", str(EGRESS_BPS), "--idle-exit", f"{idle:.1f}"]
+    with open(work(f"{case}.aiqosd.log"), "w") as lf:
         r = subprocess.run(cmd, stdout=lf, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT_S)
     if not check(r.returncode == 0, f"{case}: aiqosd exit status {r.returncode}"):
         return
@@ -142,29 +133,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("aiqosd")
     ap.add_argument("--case", action="append")
-    ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-fail-order", action="store_true")
     a = ap.parse_args()
     if shutil.which("tshark") is None:
         print("SKIP: tshark is not installed")
-        return 77
-    work = tempfile.mkdtemp(prefix="aiqos-shaped-order.")
-    with open(os.path.join(work, "policy.yaml"), "w") as f:
+        return lib.SKIP
+    work = lib.Workdir("shaped-order")
+    with open(work("policy.yaml"), "w") as f:
         f.write(POLICY)
-    try:
-        for case in a.case or CASES:
-            run_case(a.aiqosd, work, case, not a.no_fail_order)
-    finally:
-        keep = a.keep or os.environ.get("AIQOS_KEEP_LOGS") == "1" or failures
-        if keep:
-            print(f"work directory: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print(f"RESULT: FAIL ({len(failures)})")
-        return 1
-    print("RESULT: PASS")
-    return 0
+    for case in a.case or CASES:
+        run_case(a.aiqosd, work, case, not a.no_fail_order)
+    ck.finish(work)
 
 
 if __name__ == "__main__":
