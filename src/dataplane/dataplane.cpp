@@ -213,7 +213,8 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
   sh_.shape_ports = opts.egress_rate_bps != 0;
   sh_.bypass.store(opts.bypass, std::memory_order_relaxed);
 
-  pool_ = rte_pktmbuf_pool_create("aiqos_mbufs", opts.mbufs, 256, kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
+  pool_ = rte_pktmbuf_pool_create("aiqos_mbufs", opts.mbufs, 256, kMbufPrivSize,
+                                  static_cast<uint16_t>(opts.mbuf_size + RTE_PKTMBUF_HEADROOM),
                                   static_cast<int>(rte_socket_id()));
   if (pool_ == nullptr) fail("mbuf pool of " + std::to_string(opts.mbufs) + ": " + errstr(rte_errno) +
                              " (fewer --mbufs, or more memory: -m / hugepages)");

@@ -11,13 +11,16 @@ of mbufs, which is the case under test (counted `multi_seg` in the stats JSON).
 
 Policy: class `big` (model jumbo-h1 or jumbo-h2) is marked VLAN 100 and DSCP 46, so the header
 rewrite of chained mbufs is exercised too. Checked for both sizes, in offline mode
-(`--pcap-in`) and on explicit net_pcap vdevs (`--vdev net_pcap0,rx_pcap=...`):
+(`--pcap-in`), on explicit net_pcap vdevs (`--vdev net_pcap0,rx_pcap=...`) and, as root, on
+net_af_packet over a veth with MTU 9000 (scapy sends the capture into its peer; framesz=16384
+and --mbuf-size 16384, since af_packet copies each frame into a single mbuf):
 
   * aiqosd exits 0, every frame comes out, with its length (+4 for a pushed tag), and apart from
     the tag, TOS and IPv4 checksum byte for byte as it came in;
   * the request log names both models in class `big`, and is the same for 1514- and 9014-byte
     frames (times aside);
-  * with 9014-byte frames, multi-segment frames were seen and none was over the bound.
+  * with 9014-byte frames through net_pcap, multi-segment frames were seen and none was over
+    the bound (af_packet delivers them in one large mbuf).
 
 Exit 0 pass, 1 fail, 77 skip (no scapy).
 """
@@ -25,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "hostile"))
@@ -120,6 +124,55 @@ def run_vdev(aiqosd, work, tag, pcap_in):
     return r, out1
 
 
+INJECT = """
+import sys
+from scapy.all import conf, rdpcap, sendp
+conf.verb = 0
+sendp(rdpcap(sys.argv[1]), iface=sys.argv[2], inter=0.002)
+"""
+
+
+def run_af_packet(aiqosd, work, tag, pcap_in):
+    """Port 0 on net_af_packet over a 9000-MTU veth (framesz 16384, --mbuf-size 16384: af_packet
+    copies a frame into one mbuf and cannot chain), port 1 writes a pcap. scapy sends the
+    capture into the veth's peer once aiqosd forwards. Root only: returns None otherwise."""
+    if os.geteuid() != 0:
+        return None, None
+    prefix = f"aiqos-jumbo-{tag}-{os.getpid()}"
+    out1, log, stats = work(f"{tag}.out1.pcap"), work(f"{tag}.log.jsonl"), work(f"{tag}.stats.json")
+    ns = lib.Netns("jumbo")
+    try:
+        ns.veth("jmb0", "jmb1")
+        for ifc in ("jmb0", "jmb1"):
+            ns.sh(f"ip link set {ifc} mtu 9000")
+        empty = lib.empty_pcap(work("empty.pcap"))
+        eal = lib.eal_args(prefix, ["net_af_packet0,iface=jmb0,qpairs=1,blocksz=16384,framesz=16384,framecnt=256",
+                                    f"net_pcap1,rx_pcap={empty},tx_pcap={out1}"])
+        cmd = ns.argv([aiqosd] + eal + ["--", "--policy", work("policy.yaml"), "--request-log", log,
+                                        "--stats-json", stats, "--idle-exit", "8", "--mbuf-size", "16384",
+                                        "--mbufs", "4095", "--ctl-socket", "none", "--prometheus", "none"])
+        with open(work(f"{tag}.aiqosd.log"), "w") as lf:
+            p = subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and p.poll() is None:
+                if "forwarding between" in open(work(f"{tag}.aiqosd.log")).read():
+                    break
+                time.sleep(0.1)
+            ns.sh(f"/usr/bin/python3 -c '{INJECT}' {pcap_in} jmb1", check=False)
+            try:
+                p.wait(timeout=lib.RUN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    finally:
+        ns.close()
+        lib.eal_cleanup(prefix)
+    text = open(work(f"{tag}.aiqosd.log")).read()
+    r = lib.load_result(stats, p.returncode, text, lib.count_frames(pcap_in), lib.count_frames(out1))
+    r.log = [json.loads(l) for l in open(log) if l.strip()] if os.path.exists(log) else []
+    return r, out1
+
+
 def verify(ck, tag, r, frames, out_path, jumbo):
     ck.common(r, tag)
     out = [b for _, b in lib.read_pcap(out_path)] if os.path.exists(out_path) else []
@@ -157,7 +210,16 @@ def main():
         r, out1 = run_vdev(aiqosd, work, f"vdev{mss}", pcap_in)
         verify(ck, f"vdev mss {mss}", r, frames, out1, jumbo)
         logs[f"vdev{mss}"] = log_key(r.log)
+        r, out1 = run_af_packet(aiqosd, work, f"afpacket{mss}", pcap_in)
+        if r is None:
+            print(f"INFO: af_packet mss {mss}: skipped (needs root for a network namespace)")
+        else:
+            verify(ck, f"af_packet mss {mss}", r, frames, out1, False)
+            logs[f"afpacket{mss}"] = log_key(r.log)
     ck.check(logs["offline1460"] == logs["offline8960"], "offline: the same request log for 1514- and 9014-byte frames")
+    if "afpacket8960" in logs:
+        ck.check(logs["afpacket1460"] == logs["afpacket8960"] == logs["offline8960"],
+                 "af_packet: the same request log for 1514- and 9014-byte frames, and as offline")
     ck.check(logs["vdev1460"] == logs["vdev8960"], "vdev: the same request log for 1514- and 9014-byte frames")
     ck.finish(work)
 
