@@ -419,10 +419,11 @@ phase_order() {
 	done
 	local cap="$TB_DIR/order.cli0.pcap" ok
 	start_capture "$TB_NS_CLI" cli0 "$cap" || return
+	sleep 0.5 # tcpdump says it listens a moment before it sees frames
 	tb_cli timeout 60 node "$HERE/order_client.js" "$TB_SRV_IP" "$TB_PORT" "$ORDER_CONNS" "$ORDER_PORT0" \
 		"$ORDER_BYTES" 20 >"$TB_DIR/order.out" 2>"$TB_DIR/order.err" || true
 	ok=$(grep -c '^ok$' "$TB_DIR/order.out" || true)
-	sleep 0.3
+	sleep 1.5 # on a loaded machine tcpdump is still writing what its filter took
 	stop_bg
 	local filt="tcp.port >= $ORDER_PORT0 && tcp.port < $((ORDER_PORT0 + ORDER_CONNS))"
 	# Out of order, or after a gap (a segment that overtook the one before it arrives after a
@@ -433,7 +434,7 @@ phase_order() {
 		-T fields -e frame.number 2>"$TB_DIR/order.tshark.err" | wc -l)
 	retx=$(tshark -n -r "$cap" -Y "($filt) && (tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission)" \
 		-T fields -e frame.number 2>/dev/null | wc -l)
-	conns=$(tshark -n -r "$cap" -Y "($filt) && tcp.flags.syn == 1 && tcp.flags.ack == 0" -T fields -e tcp.srcport 2>/dev/null | sort -u | wc -l)
+	conns=$(tshark -n -r "$cap" -Y "($filt) && tcp.len > 0 && tcp.dstport == $TB_PORT" -T fields -e tcp.srcport 2>/dev/null | sort -u | wc -l)
 	stop_dut order
 	local held
 	held=$(/usr/bin/python3 -c '
