@@ -28,6 +28,13 @@ std::vector<rte_mbuf*> frames_of(size_t n, size_t payload) {
   return v;
 }
 
+// A shaper of `bps` (10 Gbit/s: never the limit) with `queue` frames a traffic class.
+testing::AssertionResult start(Shaper& s, const char* name, uint64_t bps = 10'000'000'000ULL, uint16_t queue = 64) {
+  std::string err;
+  if (s.init(name, bps, queue, SOCKET_ID_ANY, err)) return testing::AssertionSuccess();
+  return testing::AssertionFailure() << err;
+}
+
 // Each frame its own flow: what the tests of priority alone need.
 std::vector<uint64_t> distinct_flows(size_t n) {
   std::vector<uint64_t> v(n);
@@ -39,8 +46,7 @@ std::vector<uint64_t> distinct_flows(size_t n) {
 
 TEST(Shaper, StrictPriorityAcrossClassesFifoWithin) {
   Shaper s;
-  std::string err;
-  ASSERT_TRUE(s.init("t-prio", 10'000'000'000ULL, 64, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(start(s, "t-prio"));
   auto f = frames_of(8, 100);
   // Interleaved arrivals: classes 5, 0, 12 (best effort), 0, 5, 12, 0, 5.
   std::vector<uint8_t> tc = {5, 0, 12, 0, 5, 12, 0, 5};
@@ -56,8 +62,7 @@ TEST(Shaper, StrictPriorityAcrossClassesFifoWithin) {
 
 TEST(Shaper, DequeueStopsAtTheAskedCountAndResumesInOrder) {
   Shaper s;
-  std::string err;
-  ASSERT_TRUE(s.init("t-count", 10'000'000'000ULL, 64, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(start(s, "t-count"));
   auto f = frames_of(6, 100);
   std::vector<uint8_t> tc = {3, 3, 1, 1, 3, 1};
   ASSERT_EQ(s.enqueue(f.data(), 6, tc.data(), distinct_flows(6).data()), 6u);
@@ -75,8 +80,7 @@ TEST(Shaper, DequeueStopsAtTheAskedCountAndResumesInOrder) {
 
 TEST(Shaper, AClassOverItsRateWaitsWhileALowerOneGoes) {
   Shaper s;
-  std::string err;
-  ASSERT_TRUE(s.init("t-rate", 10'000'000'000ULL, 64, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(start(s, "t-rate"));
   std::array<uint64_t, Shaper::kTcs> rates{};
   rates[0] = 1000;  // bytes/s: a new bucket starts empty, so class 0 cannot send now
   ASSERT_TRUE(s.set_tc_rates(rates));
@@ -127,8 +131,7 @@ TEST(Shaper, QueueLengthMustBeAPowerOfTwo) {
 
 TEST(Shaper, AFullClassQueueRefusesAndFrees) {
   Shaper s;
-  std::string err;
-  ASSERT_TRUE(s.init("t-full", 10'000'000'000ULL, 4, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(start(s, "t-full", 10'000'000'000ULL, 4));
   const unsigned before = rte_mempool_avail_count(g_pool);
   auto f = frames_of(6, 100);
   std::vector<uint8_t> tc(6, 7);
@@ -149,8 +152,7 @@ TEST(Shaper, AFullClassQueueRefusesAndFrees) {
 // frames must not overtake the earlier ones; another flow in TC 0 still goes first.
 TEST(Shaper, AFlowWhoseClassChangesKeepsItsOrder) {
   Shaper s;
-  std::string err;
-  ASSERT_TRUE(s.init("t-order", 10'000'000'000ULL, 64, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(start(s, "t-order"));
   auto f = frames_of(8, 100);
   // f0..f2: flow A in TC 5; f3: flow B in TC 0; f4..f6: flow A now in TC 0; f7: flow B.
   std::vector<uint8_t> tc = {5, 5, 5, 0, 0, 0, 0, 0};
@@ -172,8 +174,7 @@ TEST(Shaper, AFlowWhoseClassChangesKeepsItsOrder) {
 // Once its old queue holds none of its frames, the flow is in its new class.
 TEST(Shaper, AFlowMovesToItsNewClassOnceItsOldQueueIsEmpty) {
   Shaper s;
-  std::string err;
-  ASSERT_TRUE(s.init("t-move", 10'000'000'000ULL, 64, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(start(s, "t-move"));
   auto f = frames_of(4, 100);
   std::vector<uint8_t> tc = {5, 5};
   std::vector<uint64_t> flow = {0xa, 0xa};
@@ -196,8 +197,7 @@ TEST(Shaper, AFlowMovesToItsNewClassOnceItsOldQueueIsEmpty) {
 // otherwise overtake); other flows of the new class are not held.
 TEST(Shaper, AHeldFlowWaitsForItsOldClassRate) {
   Shaper s;
-  std::string err;
-  ASSERT_TRUE(s.init("t-held-rate", 10'000'000'000ULL, 64, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(start(s, "t-held-rate"));
   std::array<uint64_t, Shaper::kTcs> rates{};
   rates[5] = 1000;  // bytes/s, starts empty: TC 5 sends nothing now
   ASSERT_TRUE(s.set_tc_rates(rates));
@@ -220,8 +220,7 @@ TEST(Shaper, AHeldFlowWaitsForItsOldClassRate) {
 // A flow held in a full queue is tail-dropped there, not sent ahead.
 TEST(Shaper, AHeldFlowIsDroppedWhenItsOldQueueIsFull) {
   Shaper s;
-  std::string err;
-  ASSERT_TRUE(s.init("t-held-full", 10'000'000'000ULL, 2, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(start(s, "t-held-full", 10'000'000'000ULL, 2));
   const unsigned before = rte_mempool_avail_count(g_pool);
   auto f = frames_of(3, 100);
   std::vector<uint8_t> tc = {5, 5, 0};
@@ -247,8 +246,7 @@ TEST(Shaper, RandomClassChangesNeverReorderAFlow) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
   Shaper s;
-  std::string err;
-  ASSERT_TRUE(s.init("t-random", 10'000'000'000ULL, 16, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(start(s, "t-random", 10'000'000'000ULL, 16));
   const unsigned before = rte_mempool_avail_count(g_pool);
   struct Tag {
     uint64_t flow;
