@@ -26,6 +26,7 @@ Exit 0 pass, 1 fail, 77 skip (no scapy).
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -149,7 +150,7 @@ def run_af_packet(aiqosd, work, tag, pcap_in):
         eal = lib.eal_args(prefix, ["net_af_packet0,iface=jmb0,qpairs=1,blocksz=16384,framesz=16384,framecnt=256",
                                     f"net_pcap1,rx_pcap={empty},tx_pcap={out1}"])
         cmd = ns.argv([aiqosd] + eal + ["--", "--policy", work("policy.yaml"), "--request-log", log,
-                                        "--stats-json", stats, "--idle-exit", "8", "--mbuf-size", "16384",
+                                        "--stats-json", stats, "--idle-exit", "30", "--mbuf-size", "16384",
                                         "--mbufs", "4095", "--ctl-socket", "none", "--prometheus", "none"])
         with open(work(f"{tag}.aiqosd.log"), "w") as lf:
             p = subprocess.Popen(cmd, stdout=lf, stderr=subprocess.STDOUT)
@@ -159,6 +160,8 @@ def run_af_packet(aiqosd, work, tag, pcap_in):
                     break
                 time.sleep(0.1)
             ns.sh(f"/usr/bin/python3 -c '{INJECT}' {pcap_in} jmb1", check=False)
+            time.sleep(1)  # the last frames through aiqosd; then a clean stop (counters, log)
+            p.send_signal(signal.SIGTERM)
             try:
                 p.wait(timeout=lib.RUN_TIMEOUT_S)
             except subprocess.TimeoutExpired:
