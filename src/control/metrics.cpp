@@ -5,10 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <map>
 
 #include "control/ctl_server.h"
 
@@ -151,6 +153,24 @@ void appliance_metrics(std::string& out, const json& a) {
   if (auto ws = a.find("workers"); ws != a.end() && ws->is_array()) {
     uint64_t flows = 0, reasm = 0, rec_dropped = 0;
     bool any = false;
+    // Why flows went unclassified, summed over workers by reason name: the
+    // classifier's verdicts, the parsers' errors, TCP segment outcomes and
+    // stream failures (keys of the daemon's own enums, capped all the same).
+    struct ByName {
+      const char* key;  // object in workers[].classifier
+      const char* metric;
+      const char* label;
+      const char* help;
+      std::map<std::string, uint64_t> sum;
+    };
+    std::array<ByName, 4> by = {{
+        {"unclassified", "aiqos_flows_unclassified_total", "reason", "Flows left unclassified (forwarded), by reason."},
+        {"parser_errors", "aiqos_parser_errors_total", "reason", "HTTP/TLS parser failures, by reason."},
+        {"reassembly_segments", "aiqos_reassembly_segments_total", "outcome",
+         "TCP segments seen by reassembly, by outcome."},
+        {"reassembly_failures", "aiqos_reassembly_failures_total", "reason",
+         "TCP stream directions that failed reassembly (their flow goes unclassified), by reason."},
+    }};
     for (auto& w : *ws) {
       auto c = w.find("classifier");
       if (c == w.end() || !c->is_object()) continue;
@@ -158,6 +178,16 @@ void appliance_metrics(std::string& out, const json& a) {
       flows += u64(*c, "flows_active");
       reasm += u64(*c, "reassembly_bytes_in_use");
       rec_dropped += u64(*c, "request_records_dropped");
+      for (ByName& b : by)
+        if (auto o = c->find(b.key); o != c->end() && o->is_object())
+          for (auto& [name, v] : o->items())
+            if (is_count(v) && (b.sum.contains(name) || b.sum.size() < kMaxReasons)) b.sum[name] += v.get<uint64_t>();
+    }
+    for (ByName& b : by) {
+      if (b.sum.empty()) continue;
+      Family f(b.metric, "counter", b.help);
+      for (auto& [name, v] : b.sum) f.sample(b.metric, Labels().add(b.label, name).s, num(v));
+      out += f.text;
     }
     if (any) {
       Family f("aiqos_flows_active", "gauge", "Flows in the flow tables of all workers.");

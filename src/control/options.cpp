@@ -65,6 +65,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     ("tx-desc", po::value(&o.tx_desc)->default_value(o.tx_desc), "TX descriptors per queue")
     ("mbufs", po::value(&o.mbufs)->default_value(o.mbufs),
        "mbufs in the packet pool of each NUMA socket")
+    ("mbuf-size", po::value(&o.mbuf_size)->default_value(o.mbuf_size),
+       "bytes of frame data each mbuf holds (1024-65000). Longer frames arrive as mbuf chains "
+       "where the PMD can (net_pcap, NICs with scatter RX); net_af_packet cannot chain: for "
+       "jumbo frames on it, give framesz= and an --mbuf-size over it (docs/deployment.md)")
     ("dispatch", po::value(&dispatch)->default_value(dispatch),
        "how frames reach workers: auto (RSS with a symmetric key where the port "
        "supports it, else software), rss, software")
@@ -196,6 +200,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
       return ParseOutcome::error;
     }
     o.egress_rate_bps = *r;
+  }
+  if (o.mbuf_size < 1024 || o.mbuf_size > 65000) {
+    err << "aiqosd: --mbuf-size must be 1024..65000 bytes\n";
+    return ParseOutcome::error;
   }
   if (o.queue_frames == 0 || (o.queue_frames & (o.queue_frames - 1)) != 0) {
     err << "aiqosd: --queue-frames must be a power of two\n";

@@ -28,6 +28,7 @@ struct Options {
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   uint32_t mbufs = 16383;  // per NUMA socket mempool; 2^n - 1 is optimal for rte_mempool
+  uint32_t mbuf_size = 2048;  // data room of each mbuf after the headroom (RTE_MBUF_DEFAULT_DATAROOM)
   uint32_t dispatch_ring = 4096;  // per-worker software dispatch ring (power of two)
   DispatchMode dispatch = DispatchMode::auto_;
   bool promiscuous = true;

@@ -167,6 +167,11 @@ void Dataplane::setup_port(PortPlan& p, const Options& opts) {
   }
   // Offline replay: frames carry their capture time, which then stamps requests.
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
+  // Frames longer than the mbuf data room arrive as mbuf chains where the
+  // PMD can (net_pcap always does) and leave as chains: the stages read them
+  // whole (stages.h, frame_bytes).
+  if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
   if (int rc = rte_eth_dev_configure(p.id, p.nb_rxq, p.nb_txq, &conf); rc != 0)
     fail("port " + p.name + ": configure " + std::to_string(p.nb_rxq) + " RX / " + std::to_string(p.nb_txq) +
          " TX queues: " + errstr(rc));
@@ -208,7 +213,8 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
   sh_.shape_ports = opts.egress_rate_bps != 0;
   sh_.bypass.store(opts.bypass, std::memory_order_relaxed);
 
-  pool_ = rte_pktmbuf_pool_create("aiqos_mbufs", opts.mbufs, 256, kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
+  pool_ = rte_pktmbuf_pool_create("aiqos_mbufs", opts.mbufs, 256, kMbufPrivSize,
+                                  static_cast<uint16_t>(opts.mbuf_size + RTE_PKTMBUF_HEADROOM),
                                   static_cast<int>(rte_socket_id()));
   if (pool_ == nullptr) fail("mbuf pool of " + std::to_string(opts.mbufs) + ": " + errstr(rte_errno) +
                              " (fewer --mbufs, or more memory: -m / hugepages)");
@@ -453,6 +459,7 @@ PortTotals Dataplane::port_totals(uint16_t p) const {
     t.tx_packets += c.tx_packets.get();
     t.tx_bytes += c.tx_bytes.get();
     for (size_t r = 0; r < kDropReasons; ++r) t.drops[r] += c.drops[r].get();
+    t.class_held += c.class_held.get();
   }
   rte_eth_stats s{};
   if (closed_) {
@@ -548,6 +555,15 @@ std::string Dataplane::stats_table() const {
       any = true;
     }
     if (any) o << '\n';
+    const ReassemblyCounters& rc = c.reassembly().counters();
+    any = false;
+    for (size_t f2 = 1; f2 < kStreamFailCount; ++f2) {
+      if (rc.failures[f2] == 0) continue;
+      o << (any ? " " : "         reassembly failures:") << ' ' << stream_fail_name(static_cast<StreamFail>(f2)) << '='
+        << rc.failures[f2];
+      any = true;
+    }
+    if (any) o << '\n';
   }
   return o.str();
 }
@@ -570,6 +586,7 @@ std::string Dataplane::stats_json() const {
                           {"tx_full", t.drops[static_cast<size_t>(DropReason::tx_full)]},
                           {"no_mbuf", t.hw_rx_nombuf},
                           {"imissed", t.hw_imissed},
+                          {"class_held", t.class_held},
                           {"drops", drops}});
   }
   j["workers"] = json::array();
@@ -586,6 +603,14 @@ std::string Dataplane::stats_json() const {
     json perr = json::object();
     for (size_t e = 1; e < k.l7_errors.size(); ++e)
       if (k.l7_errors[e]) perr[l7_error_name(static_cast<L7Error>(e))] = k.l7_errors[e];
+    // Why a flow went unclassified, one level down: every TCP segment's
+    // outcome and every direction's failure, by name (zeros included, so a
+    // scraper sees each series from the start).
+    const ReassemblyCounters& rc = c.reassembly().counters();
+    json segs = json::object();
+    for (size_t o = 0; o < kSegmentOutcomeCount; ++o) segs[segment_outcome_name(static_cast<SegmentOutcome>(o))] = rc.outcomes[o];
+    json sfail = json::object();
+    for (size_t f2 = 1; f2 < kStreamFailCount; ++f2) sfail[stream_fail_name(static_cast<StreamFail>(f2))] = rc.failures[f2];
     json cls = {{"flows_active", c.flows().size()},
                 {"flows_created", f.flows_created},
                 {"flows_expired", f.flows_expired},
@@ -608,7 +633,9 @@ std::string Dataplane::stats_json() const {
                 {"reassembly_conflict_bytes", c.reassembly().counters().conflict_bytes},
                 {"memory_bytes", c.memory_bytes()},
                 {"unclassified", uncl},
-                {"parser_errors", perr}};
+                {"parser_errors", perr},
+                {"reassembly_segments", segs},
+                {"reassembly_failures", sfail}};
     j["workers"].push_back({{"worker", w},
                             {"classifier", cls},
                             {"lcore", wc.lcore},
@@ -617,6 +644,8 @@ std::string Dataplane::stats_json() const {
                             {"dispatched_in", wc.ctr.dispatched_in.get()},
                             {"dispatched_out", wc.ctr.dispatched_out.get()},
                             {"bypassed", wc.ctr.bypassed.get()},
+                            {"multi_seg", wc.ctr.multi_seg.get()},
+                            {"multi_seg_too_long", wc.ctr.multi_seg_too_long.get()},
                             {"parse", parse}});
   }
   // RX to TX inside the appliance, all workers together (bucket upper bounds).

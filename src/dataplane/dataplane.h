@@ -19,6 +19,7 @@
 #include "dataplane/latency.h"
 #include "dataplane/qos.h"
 #include "dataplane/request_ring.h"
+#include "dataplane/stages.h"
 #include "dataplane/stats.h"
 
 namespace aiqos {
@@ -91,6 +92,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCtx {
   FlowInfo* dump_buf = nullptr;        // dataplane: wo until dump_done
   size_t dump_n = 0;
   TxBuffer tx[kMaxPorts];
+  // A multi-segment frame copied whole for parsing and classification (worker: rw).
+  alignas(RTE_CACHE_LINE_SIZE) uint8_t linear[kLinearFrameBytes];
 };
 
 struct Shared {

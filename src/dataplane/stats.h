@@ -54,6 +54,9 @@ struct alignas(RTE_CACHE_LINE_SIZE) PortCounters {
   Counter rx_packets, rx_bytes;
   Counter tx_packets, tx_bytes;
   Counter drops[kDropReasons];
+  // Frames queued in their flow's earlier traffic class rather than their
+  // own, because frames of the flow were still waiting there (order kept).
+  Counter class_held;
 };
 
 struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
@@ -62,6 +65,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
   Counter dispatched_out;  // frames handed to another worker
   Counter dispatched_in;   // frames received from another worker
   Counter bypassed;        // frames forwarded port to port in operator bypass (no parsing)
+  Counter multi_seg;       // multi-segment frames decoded over a linear copy (stages.h)
+  Counter multi_seg_too_long;  // ... longer than kLinearFrameBytes: payload not classified
   Counter parse[kParseStatuses];
   PortCounters port[kMaxPorts];
 };
@@ -70,6 +75,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerCounters {
 struct PortTotals {
   uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
   uint64_t drops[kDropReasons] = {};
+  uint64_t class_held = 0;
   // From the PMD (rte_eth_stats): frames the NIC could not take in.
   uint64_t hw_imissed = 0, hw_rx_nombuf = 0, hw_ierrors = 0, hw_oerrors = 0;
   uint64_t drops_total() const noexcept {

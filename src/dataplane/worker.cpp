@@ -61,9 +61,13 @@ void forward(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
   // Frames for shaped ports are queued in the shaper by traffic class.
   // Shapers are bypassed (no rte_sched cost) unless a class is shaped or the
   // ports are: without a rate there is no queue for priority to act on.
+  // A shaper that still holds frames (the policy stopped shaping) keeps
+  // taking them until it is empty: frames behind queued ones of their flow
+  // must not overtake them.
   const bool use_shapers = sh.shape_ports || (w.snap != nullptr && w.snap->any_shaped);
   rte_mbuf* shq[kMaxPorts][kMaxBurst];
   uint8_t shtc[kMaxPorts][kMaxBurst];
+  uint64_t shflow[kMaxPorts][kMaxBurst];
   uint16_t nsh[kMaxPorts] = {};
   bool shaped = false;
   for (uint16_t i = 0; i < n; ++i) {
@@ -74,9 +78,10 @@ void forward(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
       drop(w, in.id, DropReason::no_peer, &m, 1);
       continue;
     }
-    if (use_shapers && w.shaper[in.peer] != nullptr) {
+    if (Shaper* s = w.shaper[in.peer]; s != nullptr && (use_shapers || s->queued() != 0)) {
       uint16_t k = nsh[in.peer]++;
       shq[in.peer][k] = m;
+      shflow[in.peer][k] = md->hash;
       shtc[in.peer][k] =
           (w.snap && md->class_id < w.snap->classes.size()) ? w.snap->classes[md->class_id].tc : kBestEffortTc;
       shaped = true;
@@ -89,9 +94,11 @@ void forward(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
   if (!shaped) return;
   for (uint16_t p = 0; p < sh.nb_ports; ++p) {
     if (nsh[p] == 0) continue;
-    uint32_t ok = w.shaper[p]->enqueue(shq[p], nsh[p], shtc[p]);
-    // rte_sched has freed the frames it refused.
+    uint32_t held = 0;
+    uint32_t ok = w.shaper[p]->enqueue(shq[p], nsh[p], shtc[p], shflow[p], &held);
+    // The shaper has freed the frames it refused.
     if (ok < nsh[p]) w.ctr.port[p].drops[static_cast<size_t>(DropReason::queue_full)].add(nsh[p] - ok);
+    if (held != 0) w.ctr.port[p].class_held.add(held);
   }
 }
 
@@ -135,7 +142,8 @@ void classify(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
       if (t < 100000000000000000ULL) t *= 1000;
       w.offline_clock = true;
     }
-    std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m));
+    // Counted once, by parse_burst.
+    std::span<const uint8_t> frame = frame_bytes(m, w.linear, nullptr);
     PacketClass pc = w.cls->on_packet(md->pkt, frame, t, md->hash);
     md->class_id = pc.class_id;
     md->from_client = pc.from_client;
@@ -268,7 +276,7 @@ int worker_main(void* arg) {
         bypass_forward(w, q.port, pkts, n, now);
         continue;
       }
-      parse_burst({pkts, n}, q.port, now, w.ctr);
+      parse_burst({pkts, n}, q.port, now, w.ctr, w.linear);
       if (q.dispatch) {
         dispatch(w, pkts, n);
       } else {

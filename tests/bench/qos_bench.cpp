@@ -145,9 +145,11 @@ void BM_ShaperEnqueueDequeue(benchmark::State& state) {
   Burst b(false);
   const int nclasses = static_cast<int>(state.range(0));
   uint8_t tcs[kBurst];
+  uint64_t flows[kBurst];  // 8 flows, each in one class: every frame updates its flow's entry
   for (uint16_t i = 0; i < kBurst; ++i) {
-    const QosClass& c = g_snap->classes[i % g_snap->classes.size()];
+    const QosClass& c = g_snap->classes[(i % 8) % g_snap->classes.size()];
     tcs[i] = static_cast<uint8_t>(nclasses == 1 ? kBestEffortTc : c.tc);
+    flows[i] = 0x9e3779b97f4a7c15ULL * (i % 8 + 1);
   }
   Shaper s;
   std::string err;
@@ -162,7 +164,7 @@ void BM_ShaperEnqueueDequeue(benchmark::State& state) {
   rte_mbuf* out[kBurst];
   uint64_t short_deq = 0;
   for (auto _ : state) {
-    s.enqueue(b.m, kBurst, tcs);
+    s.enqueue(b.m, kBurst, tcs, flows);
     uint32_t k = s.dequeue(out, kBurst);
     while (k < kBurst) {  // never expected: tokens ran out
       ++short_deq;

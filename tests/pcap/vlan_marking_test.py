@@ -24,10 +24,10 @@ Second pass: the same capture with an 802.1Q tag (VID 7, PCP 0) added to every f
 frames must have that outer tag rewritten to the class's VID/PCP (not a second tag pushed);
 default frames keep VID 7 and their bytes.
 
-Order: the frames of each connection should leave in the order they came in. With --check-order a
+Order: the frames of each connection must leave in the order they came in. With --check-order a
 frame that overtakes an earlier frame of its own connection is a failure; without it the count is
-printed. (Today they do overtake: the flow's first frames wait in the default class's rte_sched
-queue while the frames after classification go out first from the interactive class's queue.)
+printed. (No class here is shaped, so frames bypass the shapers; shaped_order_test.py checks the
+same through a slow shaper.)
 
 Exit 0 pass, 1 fail, 77 skip (no scapy). AIQOS_KEEP_LOGS=1 or --keep keeps the work directory.
 """

@@ -40,8 +40,12 @@ json appliance() {
       {"port": 1, "rx_packets": 5, "tx_packets": 5}
     ],
     "workers": [
-      {"worker": 0, "classifier": {"flows_active": 4, "reassembly_bytes_in_use": 100, "request_records_dropped": 1}},
-      {"worker": 1, "classifier": {"flows_active": 6, "reassembly_bytes_in_use": 50}}
+      {"worker": 0, "classifier": {"flows_active": 4, "reassembly_bytes_in_use": 100, "request_records_dropped": 1,
+        "unclassified": {"reassembly": 2, "l7_error": 0}, "parser_errors": {"hpack_error": 1},
+        "reassembly_segments": {"delivered": 30, "buffered_ooo": 4}, "reassembly_failures": {"ooo_bound": 1, "acked_hole": 0}}},
+      {"worker": 1, "classifier": {"flows_active": 6, "reassembly_bytes_in_use": 50,
+        "unclassified": {"reassembly": 1, "l7_error": 3}, "parser_errors": {"h1_bad_start_line": 2},
+        "reassembly_segments": {"delivered": 12, "dropped_bound": 5}, "reassembly_failures": {"ooo_bound": 0, "acked_hole": 2}}}
     ]})");
 }
 
@@ -115,6 +119,18 @@ TEST(Metrics, TextFormat) {
   EXPECT_TRUE(has_line(t, "aiqos_flows_active 10"));
   EXPECT_TRUE(has_line(t, "aiqos_reassembly_bytes_in_use 150"));
   EXPECT_TRUE(has_line(t, "aiqos_request_records_dropped_total 1"));
+  // Why flows went unclassified: summed over workers, one series per name.
+  EXPECT_TRUE(has_line(t, R"(aiqos_flows_unclassified_total{reason="reassembly"} 3)"));
+  EXPECT_TRUE(has_line(t, R"(aiqos_flows_unclassified_total{reason="l7_error"} 3)"));
+  EXPECT_TRUE(has_line(t, R"(aiqos_parser_errors_total{reason="hpack_error"} 1)"));
+  EXPECT_TRUE(has_line(t, R"(aiqos_parser_errors_total{reason="h1_bad_start_line"} 2)"));
+  EXPECT_TRUE(has_line(t, R"(aiqos_reassembly_segments_total{outcome="delivered"} 42)"));
+  EXPECT_TRUE(has_line(t, R"(aiqos_reassembly_segments_total{outcome="buffered_ooo"} 4)"));
+  EXPECT_TRUE(has_line(t, R"(aiqos_reassembly_segments_total{outcome="dropped_bound"} 5)"));
+  EXPECT_TRUE(has_line(t, R"(aiqos_reassembly_failures_total{reason="ooo_bound"} 1)"));
+  EXPECT_TRUE(has_line(t, R"(aiqos_reassembly_failures_total{reason="acked_hole"} 2)"));
+  EXPECT_EQ(t.find("# TYPE aiqos_reassembly_failures_total", t.find("# TYPE aiqos_reassembly_failures_total") + 1),
+            std::string::npos);
   // Each family appears once (HELP/TYPE not repeated).
   size_t first = t.find("# TYPE aiqos_requests_total");
   EXPECT_EQ(t.find("# TYPE aiqos_requests_total", first + 1), std::string::npos);

@@ -59,6 +59,12 @@ TEST(Options, ErrorsSayWhatIsWrong) {
   Options fresh;  // o keeps the bad values above as its defaults
   EXPECT_EQ(parse({"--rx-rate", "-1"}, fresh, &err), ParseOutcome::error);
   EXPECT_NE(err.find("--rx-rate"), std::string::npos);
+  Options m1, m2, m3;
+  EXPECT_EQ(parse({"--mbuf-size", "512"}, m1, &err), ParseOutcome::error);
+  EXPECT_NE(err.find("--mbuf-size"), std::string::npos);
+  EXPECT_EQ(parse({"--mbuf-size", "70000"}, m2, &err), ParseOutcome::error);
+  ASSERT_EQ(parse({"--mbuf-size", "16384"}, m3), ParseOutcome::run);
+  EXPECT_EQ(m3.mbuf_size, 16384u);
 }
 
 TEST(Options, CredentialTenantHeaderNeedsASalt) {
