@@ -6,6 +6,7 @@
 #include "classify/endpoint.h"
 #include "classify/flow_key.h"
 #include "classify/grpc.h"
+#include "classify/response_tracker.h"
 #include "classify/tls.h"
 
 namespace aiqos {

@@ -9,7 +9,7 @@
 
 #include "classify/endpoint.h"
 #include "classify/model_name.h"
-#include "classify/response_tracker.h"
+#include "classify/genai.h"
 
 namespace aiqos {
 

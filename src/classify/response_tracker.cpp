@@ -1,6 +1,7 @@
 #include "classify/response_tracker.h"
 
 #include <array>
+#include <cstring>
 
 namespace aiqos {
 
@@ -153,6 +154,50 @@ enum L : uint8_t { l_start, l_name, l_space, l_done, l_data, l_skip };
 
 constexpr uint64_t kMaxUsage = 1'000'000'000'000ULL;  // larger usage numbers are garbage
 
+// Line templates: a cheap 64-bit hash of a byte run (8 bytes a step).
+uint64_t load8(const uint8_t* p) noexcept {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+uint64_t run_hash(const uint8_t* p, size_t n) noexcept {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+  uint64_t last = 0;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) h = (h ^ load8(p + i)) * 0xff51afd7ed558ccdULL;
+    last = load8(p + n - 8);  // the last 8 bytes, overlapping the previous word
+  } else {
+    for (size_t i = 0; i < n; ++i) last = last << 8 | p[i];
+  }
+  h = (h ^ last) * 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 32);
+}
+
+// Hash of the last `suf` bytes of a line of `n`: one load when they fit in a word.
+uint64_t tail_hash(const uint8_t* line, size_t n, size_t suf) noexcept {
+  if (suf == 0 || suf > 8 || n < 8) return run_hash(line + n - suf, suf);
+  uint64_t h = (load8(line + n - 8) >> (64 - 8 * suf)) * 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 32) ^ suf;
+}
+
+// No quote and no backslash in [m, m+n): a JSON string's bytes that cannot end it early.
+// Eight bytes a step (the "has a zero byte" test on the bytes xor each character).
+bool plain_string(const uint8_t* m, size_t n) noexcept {
+  constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
+  auto hit = [](uint64_t w) {
+    const uint64_t q = w ^ (k01 * '"'), b = w ^ (k01 * '\\');
+    return ((q - k01) & ~q & k80) | ((b - k01) & ~b & k80);
+  };
+  if (n < 8) {
+    bool plain = true;
+    for (size_t k = 0; k < n; ++k) plain &= m[k] != '"' && m[k] != '\\';
+    return plain;
+  }
+  uint64_t acc = hit(load8(m + n - 8));
+  for (size_t i = 0; i + 8 < n; i += 8) acc |= hit(load8(m + i));
+  return acc == 0;
+}
+
 bool is_ws(uint8_t c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
 bool prefix_ci(std::string_view s, std::string_view p) noexcept {
@@ -195,7 +240,7 @@ void ResponseTracker::feed(std::span<const uint8_t> b, uint64_t now_ns) noexcept
   now_ = now_ns;
   switch (fmt_) {
     case RespFormat::sse: return feed_sse(b.data(), b.size());
-    case RespFormat::ndjson: return feed_json(b.data(), b.size());
+    case RespFormat::ndjson: return feed_ndjson(b.data(), b.size());
     case RespFormat::json:
       // Not streamed: the content is there with the first body byte.
       if (u_.first_ns == 0) u_.first_ns = now_ns;
@@ -230,6 +275,10 @@ void ResponseTracker::content() noexcept {
 }
 
 void ResponseTracker::doc_end() noexcept {
+  if (line_mode_) {
+    ++line_docs_;
+    line_flags_ = doc_;
+  }
   if (fmt_ != RespFormat::json && (doc_ & kDocContent)) content();
   if (doc_ & kDocError) u_.stream_error = true;
   if (doc_ & kDocDone) u_.done = true;
@@ -320,7 +369,19 @@ void ResponseTracker::scalar_end() noexcept {
       c |= depth_ == 1 && key_ == ky::response;                  // Ollama generate
       c |= depth_ == 2 && ck == ky::message && (key_ == ky::content || key_ == ky::thinking);  // Ollama chat
       c |= depth_ == 1 && key_ == ky::text_output;               // Triton generate_stream
-      if (c) doc_ |= kDocContent;
+      if (!c && line_mode_ && key_ == ky::other && line_holes_ < kHoles && str_end_ <= 0xffff) {
+        hole_[line_holes_][0] = static_cast<uint16_t>(str_beg_);  // ignored by the scan: may vary
+        hole_[line_holes_][1] = static_cast<uint16_t>(str_end_);
+        ++line_holes_;
+      }
+      if (c) {
+        doc_ |= kDocContent;
+        if (line_mode_) {  // this string is the line's variable part
+          str_rec_ = true;
+          rec_beg_ = str_beg_;
+          rec_end_ = str_end_;
+        }
+      }
       if (depth_ == 1 && key_ == ky::error) doc_ |= kDocError;  // {"error": "..."}
     }
   } else if (js_ == j_num) {
@@ -328,6 +389,7 @@ void ResponseTracker::scalar_end() noexcept {
       if (vflags_ & kVfBad) return fail();  // a negative or fractional usage figure: garbage
       if (vflags_ & kVfIn) u_.input = static_cast<int64_t>(num_);
       if (vflags_ & kVfOut) u_.output = static_cast<int64_t>(num_);
+      line_usage_ = line_mode_;
     }
   } else if (js_ == j_lit) {
     if ((vflags_ & kVfTrue) && depth_ == 1 && key_ == ky::done) doc_ |= kDocDone;  // Ollama
@@ -346,6 +408,7 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
         ++i;
         if (is_ws(c)) break;
         if (c == ']' && depth_ > 0 && (arrays_ >> (depth_ - 1) & 1)) goto close;  // "[]"
+        str_beg_ = static_cast<uint32_t>(i);
         value_start(c);
         break;
       case j_key_or_end:
@@ -428,6 +491,7 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
         while (i < n) {
           const uint8_t s = p[i++];
           if (s == '"') {
+            str_end_ = static_cast<uint32_t>(i - 1);
             scalar_end();
             break;
           }
@@ -494,6 +558,85 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
   }
 }
 
+// One complete line [p, p+n) whose document starts at p (no newline in it): counted from the
+// template when it matches, else scanned exactly, and made the template when it qualifies.
+uint64_t ResponseTracker::prefix_hash(const uint8_t* p, uint16_t len, uint8_t holes) const noexcept {
+  uint64_t h = 0;
+  uint16_t at = 0;
+  for (uint8_t k = 0; k < holes; ++k) {
+    h = (h ^ run_hash(p + at, hole_[k][0] - at)) * 0x9ddfea08eb382d69ULL;
+    at = hole_[k][1];
+  }
+  return h ^ run_hash(p + at, len - at);
+}
+
+void ResponseTracker::feed_line(const uint8_t* p, size_t n) noexcept {
+  if (tpl_pre_ != 0 && n > size_t{tpl_pre_} + tpl_suf_) {
+    const uint8_t* m = p + tpl_pre_;
+    const size_t mid = n - tpl_pre_ - tpl_suf_;
+    bool plain;
+    if (mid < 8 && size_t{tpl_pre_} + 8 <= n) {  // a short token, in one load
+      constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
+      const uint64_t w = load8(m), q = w ^ (k01 * '"'), b = w ^ (k01 * '\\');
+      plain = ((((q - k01) & ~q) | ((b - k01) & ~b)) & k80 & ((uint64_t{1} << (8 * mid)) - 1)) == 0;
+    } else {
+      plain = plain_string(m, mid);
+    }
+    for (uint8_t k = 0; k < tpl_holes_; ++k) plain &= plain_string(p + hole_[k][0], hole_[k][1] - hole_[k][0]);
+    if (plain && tail_hash(p, n, tpl_suf_) == tpl_suf_h_ && prefix_hash(p, tpl_pre_, tpl_holes_) == tpl_pre_h_) {
+      content();
+      return;
+    }
+  }
+  // The template's holes are kept until a new template replaces them.
+  uint16_t saved[kHoles][2];
+  std::memcpy(saved, hole_, sizeof saved);
+  line_holes_ = 0;
+  line_mode_ = true;
+  line_docs_ = 0;
+  line_flags_ = 0;
+  str_rec_ = line_usage_ = false;
+  feed_json(p, n);
+  line_mode_ = false;
+  // One whole document, content-bearing through one string and nothing else (no usage, no
+  // error, no end): the lines that differ only in that string's text mean the same.
+  if (failed_ || line_docs_ != 1 || line_flags_ != kDocContent || !str_rec_ || line_usage_ || js_ != j_value ||
+      depth_ != 0 || rec_beg_ == 0 || rec_end_ < rec_beg_ || rec_end_ >= n || n - rec_end_ > 0xffff ||
+      rec_beg_ > 0xffff)
+  {
+    std::memcpy(hole_, saved, sizeof saved);
+    return;
+  }
+  const uint16_t pre = static_cast<uint16_t>(rec_beg_), suf = static_cast<uint16_t>(n - rec_end_);
+  const uint64_t suf_h = tail_hash(p, n, suf);
+  // The same shape, another prefix: the stream varies strings the scan ignores (Ollama's
+  // created_at): from now on its templates leave them out (cost only: exact either way).
+  if (tpl_pre_ == pre && tpl_suf_ == suf && tpl_suf_h_ == suf_h) holes_on_ = true;
+  tpl_pre_ = pre;
+  tpl_suf_ = suf;
+  tpl_holes_ = 0;
+  while (holes_on_ && tpl_holes_ < line_holes_ && hole_[tpl_holes_][1] < tpl_pre_) ++tpl_holes_;  // in the prefix
+  tpl_pre_h_ = prefix_hash(p, tpl_pre_, tpl_holes_);
+  tpl_suf_h_ = suf_h;
+}
+
+// NDJSON: a document a line, usually; a document that spans lines is scanned as it comes.
+void ResponseTracker::feed_ndjson(const uint8_t* p, size_t n) noexcept {
+  size_t i = 0;
+  while (i < n && !failed_) {
+    const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i, '\n', n - i));
+    if (nl == nullptr) return feed_json(p + i, n - i);
+    const size_t len = static_cast<size_t>(nl - (p + i));
+    if (js_ == j_value && depth_ == 0 && len > 0) {
+      feed_line(p + i, len);
+    } else {
+      feed_json(p + i, len);
+    }
+    i += len + 1;  // the newline is whitespace to the scanner: nothing to feed
+    if (js_ == j_num || js_ == j_lit) scalar_end();  // a bare scalar ends at the newline
+  }
+}
+
 // SSE (WHATWG): only `data:` lines matter; their payloads, concatenated, are
 // the JSON documents. `data: [DONE]` (OpenAI) ends the stream.
 void ResponseTracker::feed_sse(const uint8_t* p, size_t n) noexcept {
@@ -501,11 +644,32 @@ void ResponseTracker::feed_sse(const uint8_t* p, size_t n) noexcept {
   static constexpr char kDone[] = "[DONE]";
   size_t i = 0;
   while (i < n && !failed_) {
+    if (ls_ == l_start) {
+      // The usual line, whole in this feed: `data: ` and one document (cost: no state steps).
+      if (n - i > 6 && std::memcmp(p + i, "data: ", 6) == 0 && p[i + 6] != '[' && js_ == j_value && depth_ == 0) {
+        const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i + 6, '\n', n - i - 6));
+        if (nl != nullptr) {
+          const size_t j = static_cast<size_t>(nl - p);
+          if (j > i + 6) feed_line(p + i + 6, j - i - 6);
+          i = j + 1;
+          continue;
+        }
+      }
+      if (p[i] == '\n') {  // the blank line that ends an event
+        ++i;
+        continue;
+      }
+    }
     const uint8_t c = p[i];
     switch (ls_) {
       case l_start:
         lpos_ = 0;
         ls_ = l_name;
+        if (n - i >= 6 && std::memcmp(p + i, "data: ", 6) == 0) {  // the usual line, at once
+          i += 6;
+          ls_ = l_done;
+          break;
+        }
         [[fallthrough]];
       case l_name:
         if (lpos_ < 4 && c == kData[lpos_]) {
@@ -527,6 +691,10 @@ void ResponseTracker::feed_sse(const uint8_t* p, size_t n) noexcept {
         ls_ = l_done;
         break;
       case l_done:
+        if (lpos_ == 0 && c != '[') {
+          ls_ = l_data;
+          break;
+        }
         if (lpos_ < 6 && c == kDone[lpos_]) {
           ++lpos_;
           ++i;
@@ -541,23 +709,31 @@ void ResponseTracker::feed_sse(const uint8_t* p, size_t n) noexcept {
         ls_ = l_data;
         break;
       case l_data: {
-        size_t j = i;
-        while (j < n && p[j] != '\n') ++j;
-        feed_json(p + i, j - i);
-        if (j < n) {
-          ls_ = l_start;
-          ++j;
+        const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i, '\n', n - i));
+        const size_t j = nl ? static_cast<size_t>(nl - p) : n;
+        // A whole data line starting a document: the template path; else scan as it comes.
+        if (nl != nullptr && lpos_ == 0 && js_ == j_value && depth_ == 0 && j > i) {
+          feed_line(p + i, j - i);
+        } else {
+          feed_json(p + i, j - i);
         }
-        i = j;
+        lpos_ = 0;
+        if (nl != nullptr) {
+          ls_ = l_start;
+          i = j + 1;
+        } else {
+          lpos_ = 1;  // the line goes on in the next feed
+          i = n;
+        }
         break;
       }
-      case l_skip:
-        while (i < n && p[i] != '\n') ++i;
-        if (i < n) {
-          ls_ = l_start;
-          ++i;
-        }
+      case l_skip: {
+        const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i, '\n', n - i));
+        if (nl == nullptr) return;
+        ls_ = l_start;
+        i = static_cast<size_t>(nl - p) + 1;
         break;
+      }
       default:
         fail();
         break;

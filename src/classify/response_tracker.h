@@ -22,22 +22,13 @@
 #include <string_view>
 
 #include "classify/endpoint.h"
+#include "classify/genai.h"
 #include "classify/model_name.h"
 
 namespace aiqos {
 
-// Who served the response, from the request's endpoint (gen_ai.provider.name).
-// Values appear in logs and metrics: append only.
-enum class GenAiProvider : uint8_t { none, openai, anthropic, ollama, tgi, kserve };
-const char* provider_name(GenAiProvider p) noexcept;  // "openai"...; "" for none
-GenAiProvider provider_of(Endpoint e) noexcept;
-
 // How the response body is framed, from its content-type.
 enum class RespFormat : uint8_t { none, sse, ndjson, json, grpc };
-
-// Where a record's token figures come from.
-enum class TokenSource : uint8_t { estimated, counted, usage };
-const char* token_source_name(TokenSource s) noexcept;
 
 // What the scanner learned; read once the response ends.
 struct ResponseUsage {
@@ -77,6 +68,9 @@ class ResponseTracker {
 
  private:
   void feed_json(const uint8_t* p, size_t n) noexcept;
+  void feed_line(const uint8_t* p, size_t n) noexcept;
+  uint64_t prefix_hash(const uint8_t* p, uint16_t len, uint8_t holes) const noexcept;
+  void feed_ndjson(const uint8_t* p, size_t n) noexcept;
   void feed_sse(const uint8_t* p, size_t n) noexcept;
   void feed_grpc(const uint8_t* p, size_t n) noexcept;
   void value_start(uint8_t c) noexcept;
@@ -100,6 +94,26 @@ class ResponseTracker {
   uint8_t vflags_ = 0;              // per value: non-empty string, capture, number kind
   uint8_t doc_ = 0;                 // per JSON document: content / error / done / type flags
   uint8_t esc_ = 0;                 // \uXXXX hex digits left
+  // The line template (cost): a stream's token events differ only in their token text. Once a
+  // whole line scanned exactly was one content event whose only variable part can be that text,
+  // the next lines equal to it outside that string (hashes of the prefix and suffix, a middle
+  // without quote or backslash) are counted without scanning them again: the scan would find
+  // exactly the same. Lines split across feeds are always scanned; results never depend on it.
+  // Holes: string values of keys the scanner ignores (ids, timestamps) may differ too, at the same
+  // length; only the first kHoles of the prefix.
+  static constexpr uint8_t kHoles = 4;
+  uint64_t tpl_pre_h_ = 0, tpl_suf_h_ = 0;
+  uint16_t tpl_pre_ = 0, tpl_suf_ = 0;  // prefix and suffix lengths; tpl_pre_ 0: no template
+  uint16_t hole_[kHoles][2] = {};       // [begin, end) in the line; in the template, then the scan
+  uint8_t tpl_holes_ = 0, line_holes_ = 0;
+  bool holes_on_ = false;  // a line missed only by its prefix: this stream varies its ignored strings
+  uint32_t str_beg_ = 0, str_end_ = 0;  // line mode: where the string being read starts and ends
+  uint32_t rec_beg_ = 0, rec_end_ = 0;  // line mode: the content string of the document
+  uint8_t line_docs_ = 0;               // line mode: documents ended in the line, and their flags
+  uint8_t line_flags_ = 0;
+  bool line_mode_ = false;
+  bool str_rec_ = false;
+  bool line_usage_ = false;  // line mode: a usage figure was read (never a template)
   // Framing.
   RespFormat fmt_ = RespFormat::none;
   GenAiProvider provider_ = GenAiProvider::none;

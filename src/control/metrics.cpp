@@ -11,7 +11,7 @@
 #include <exception>
 
 #include "classify/endpoint.h"
-#include "classify/response_tracker.h"
+#include "classify/genai.h"
 #include "control/ctl_server.h"
 
 namespace aiqos {

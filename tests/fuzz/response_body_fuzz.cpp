@@ -38,7 +38,7 @@ bool same(const ResponseTracker& a, const ResponseTracker& b) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static_assert(sizeof(ResponseTracker) <= 200, "per-request state must stay small");
+  static_assert(sizeof(ResponseTracker) <= 256, "per-request state must stay small");
   fuzz::Input in(data, size);
   const Kind& k = kKinds[in.u8() % (sizeof kKinds / sizeof kKinds[0])];
   size_t step = size_t{in.u8()} + 1;
