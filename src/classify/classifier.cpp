@@ -577,6 +577,10 @@ void Classifier::account_response(ReqSlot& s) noexcept {
       out = static_cast<double>(u.output);
       r.token_source = TokenSource::usage;
       ++ctr_.responses_usage;
+    } else if (u.input >= 0 && r.endpoint == Endpoint::embeddings) {
+      out = 0;  // embeddings report input tokens only
+      r.token_source = TokenSource::usage;
+      ++ctr_.responses_usage;
     } else if (t.streamed() && u.events > 0) {
       out = u.events;
       r.token_source = TokenSource::counted;

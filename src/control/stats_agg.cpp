@@ -27,8 +27,8 @@ std::optional<double> record_duration_s(const RequestRecord& r) noexcept {
 
 std::optional<double> record_ttft_s(const RequestRecord& r) noexcept {
   uint64_t from = r.req_end_ns ? r.req_end_ns : r.ts_ns;
-  if (r.first_token_ns == 0 || from == 0) return std::nullopt;
-  if (r.first_token_ns < from) return 0.0;
+  // A response that streams before its request ends (a bidirectional gRPC stream) has none.
+  if (r.first_token_ns == 0 || from == 0 || r.first_token_ns < from) return std::nullopt;
   return static_cast<double>(r.first_token_ns - from) / 1e9;
 }
 

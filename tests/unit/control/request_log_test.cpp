@@ -83,6 +83,8 @@ TEST(RequestLog, ResponseAccountingFields) {
   EXPECT_EQ(j["token_source"], "usage");
   EXPECT_EQ(j["provider"], "openai");
   EXPECT_EQ(j["response_model"], "gpt-4o-2024-08-06");
+  r.first_token_ns = r.req_end_ns - 1;  // a bidirectional stream answering before its request ended
+  EXPECT_TRUE(nlohmann::json::parse(request_json(r, "x"))["ttft_ms"].is_null());
   r.status = 0;
   r.reset = true;
   EXPECT_EQ(nlohmann::json::parse(request_json(r, "x"))["error_type"], "stream_reset");
