@@ -55,6 +55,7 @@ struct Classifier::ReqSlot {
   bool rps_charged = false, tokens_charged = false;
   uint16_t tokens_class = 0;  // class whose token budget was charged
   double tokens_taken = 0;    // tokens taken from that budget (0: none), corrected when the response ends
+  bool has_json = false;      // `body` was opened for this request (else it holds an earlier one's fields)
   ResponseTracker resp;
   BodyStream body;
   GrpcModelDecoder grpc;
@@ -186,6 +187,7 @@ struct Classifier::FlowL7 final : RequestEvents {
     if (!h.end_stream && r.proto != ReqProto::grpc) {
       s->body.open(cls->body_db_);
       s->body_open = true;
+      s->has_json = true;
     }
     if (!h.end_stream && r.proto == ReqProto::grpc) {
       s->grpc.reset();
@@ -381,6 +383,7 @@ Classifier::ReqSlot* Classifier::req_alloc() noexcept {
   s->body_open = s->req_ended = s->resp_ended = s->grpc_open = s->class_pending = false;
   s->rps_charged = s->tokens_charged = false;
   s->tokens_taken = 0;
+  s->has_json = false;
   s->resp.reset();
   s->class_gen = 0;
   s->n_extra = 0;
@@ -525,7 +528,7 @@ void Classifier::charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept {
   }
   if (!over && final && s.req_ended && !s.tokens_charged && b.tokens_per_minute > 0) {
     s.tokens_charged = true;
-    double est = estimated_output(s.body.json().fields()) + static_cast<double>(r.req_bytes) / 4.0;
+    double est = (s.has_json ? estimated_output(s.body.json().fields()) : 0) + static_cast<double>(r.req_bytes) / 4.0;
     r.est_tokens = static_cast<uint32_t>(std::min(est, 4e9));
     CountBucket* bucket = b.tokens_per_tenant ? tenant_bucket(r.class_id, r.tenant.view()) : &tokens_[r.class_id];
     if (!bucket->take(est, now_)) {
@@ -568,7 +571,7 @@ void Classifier::account_response(ReqSlot& s) noexcept {
   r.stream_error = u.stream_error;
   r.resp_model = u.model;
   double in = static_cast<double>(r.req_bytes) / 4.0;
-  double out = estimated_output(s.body.json().fields());
+  double out = s.has_json ? estimated_output(s.body.json().fields()) : 0;
   if (t.failed()) {
     ++ctr_.responses_scan_failed;
   } else {
