@@ -301,6 +301,12 @@ void print_request_stats(std::ostream& out, const json& d) {
   auto ms = [](const json& lat, const char* q) {
     return lat.is_object() && lat.contains(q) ? scalar(lat[q]) : std::string("-");
   };
+  auto tok = [](const json& k, const char* f) {
+    if (!k.contains("tokens") || !k["tokens"].is_object() || !k["tokens"].contains(f) || k["tokens"][f].is_null())
+      return std::string("-");
+    const json& v = k["tokens"][f];
+    return v.is_number_float() ? scalar(v) : human_count(v.get<uint64_t>());
+  };
   for (auto& k : d["keys"]) {
     const json& st = k.contains("status") ? k["status"] : json::object();
     auto sc = [&](const char* c) { return st.contains(c) ? scalar(st[c]) : std::string("0"); };
@@ -308,13 +314,16 @@ void print_request_stats(std::ostream& out, const json& d) {
     rows.push_back({scalar(k["key"]), scalar(k["requests"]), size_text(k["req_bytes"]),
                     size_text(k["resp_bytes"]), sc("2xx"), sc("4xx"), sc("5xx"), human_count(errs),
                     ms(k["ttfb_ms"], "p50"), ms(k["ttfb_ms"], "p99"), ms(k["duration_ms"], "p50"),
-                    ms(k["duration_ms"], "p99")});
+                    ms(k["duration_ms"], "p99"), ms(k["ttft_ms"], "p50"), ms(k["ttft_ms"], "p99"),
+                    ms(k["tpot_ms"], "p50"), ms(k["tpot_ms"], "p99"), tok(k, "input"), tok(k, "output"),
+                    tok(k, "output_per_s")});
   }
   std::string by = d.value("by", "key");
   std::transform(by.begin(), by.end(), by.begin(), ::toupper);
   print_table(out,
               {by, "REQUESTS", "REQ_BYTES", "RESP_BYTES", "2XX", "4XX", "5XX", "INCOMPL/RST",
-               "TTFB_P50_MS", "TTFB_P99_MS", "DUR_P50_MS", "DUR_P99_MS"},
+               "TTFB_P50_MS", "TTFB_P99_MS", "DUR_P50_MS", "DUR_P99_MS", "TTFT_P50_MS", "TTFT_P99_MS",
+               "TPOT_P50_MS", "TPOT_P99_MS", "IN_TOK", "OUT_TOK", "OUT_TOK/S"},
               rows);
   if (d.value("overflow", uint64_t{0}) > 0)
     out << "(" << scalar(d["overflow"]) << " requests counted under (other): more than "

@@ -6,6 +6,7 @@
 #include "classify/endpoint.h"
 #include "classify/flow_key.h"
 #include "classify/grpc.h"
+#include "classify/response_tracker.h"
 #include "classify/tls.h"
 
 namespace aiqos {
@@ -52,6 +53,10 @@ struct Classifier::ReqSlot {
   RequestRecord rec;
   uint32_t class_gen = 0;  // policy generation rec.class_id belongs to
   bool rps_charged = false, tokens_charged = false;
+  uint16_t tokens_class = 0;  // class whose token budget was charged
+  double tokens_taken = 0;    // tokens taken from that budget (0: none), corrected when the response ends
+  bool has_json = false;      // `body` was opened for this request (else it holds an earlier one's fields)
+  ResponseTracker resp;
   BodyStream body;
   GrpcModelDecoder grpc;
   bool grpc_open = false;
@@ -118,6 +123,7 @@ struct Classifier::FlowL7 final : RequestEvents {
   }
   void finish_req(ReqSlot* s) noexcept {
     if (s->rec.budget == 2 && blocked > 0) --blocked;
+    cls->account_response(*s);
     unlink(s);
     cls->emit(*this, *s);
     cls->req_free(s);
@@ -192,6 +198,7 @@ struct Classifier::FlowL7 final : RequestEvents {
     if (!h.end_stream && r.proto != ReqProto::grpc) {
       s->body.open(cls->body_db_);
       s->body_open = true;
+      s->has_json = true;
     }
     if (!h.end_stream && (r.proto == ReqProto::grpc || body_unknown)) {
       s->grpc.reset();
@@ -246,10 +253,14 @@ struct Classifier::FlowL7 final : RequestEvents {
     if (s->rec.resp_first_ns == 0) s->rec.resp_first_ns = cls->now_;
     s->rec.status = h.status;
     if (h.grpc_status >= 0) s->rec.grpc_status = static_cast<int16_t>(h.grpc_status);
+    const bool grpc_stream = s->rec.proto == ReqProto::grpc && s->rec.path.view().find("StreamInfer") != std::string_view::npos;
+    s->resp.start(s->rec.endpoint, h.content_type, h.encoded, grpc_stream);
   }
   void on_response_body(uint32_t stream, std::span<const uint8_t> b) noexcept override {
     ReqSlot* s = find_resp(stream);
-    if (s != nullptr) s->rec.resp_bytes += b.size();
+    if (s == nullptr) return;
+    s->rec.resp_bytes += b.size();
+    if (s->resp.active()) s->resp.feed(b, cls->now_);
   }
   void on_response_trailers(uint32_t stream, int grpc_status) noexcept override {
     ReqSlot* s = find_resp(stream);
@@ -393,6 +404,9 @@ Classifier::ReqSlot* Classifier::req_alloc() noexcept {
   s->in_use = true;
   s->body_open = s->req_ended = s->resp_ended = s->grpc_open = s->class_pending = false;
   s->rps_charged = s->tokens_charged = false;
+  s->tokens_taken = 0;
+  s->has_json = false;
+  s->resp.reset();
   s->class_gen = 0;
   s->n_extra = 0;
   ++req_in_use_;
@@ -504,6 +518,20 @@ CountBucket* Classifier::tenant_bucket(uint16_t class_id, std::string_view tenan
   return &t.b;
 }
 
+namespace {
+// The output limit a request names (max_completion_tokens / max_output_tokens
+// / max_tokens) times n: the output part of a token estimate.
+double estimated_output(const JsonFields& j) noexcept {
+  int64_t out = j.has(JsonField::max_completion_tokens) ? j.max_completion_tokens
+                : j.has(JsonField::max_output_tokens)   ? j.max_output_tokens
+                : j.has(JsonField::max_tokens)          ? j.max_tokens
+                                                        : 0;
+  int64_t n = j.has(JsonField::n) && j.n > 0 ? j.n : 1;
+  return static_cast<double>(std::max<int64_t>(out, 0)) * static_cast<double>(n);
+}
+uint32_t clamp_tokens(double t) noexcept { return static_cast<uint32_t>(std::clamp(t, 0.0, 4e9)); }
+}  // namespace
+
 // Requests per second are charged when the request's class is first known;
 // LLM tokens when the body has been read (estimated: the output limit the
 // request names, max_completion_tokens / max_output_tokens / max_tokens,
@@ -523,18 +551,15 @@ void Classifier::charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept {
   }
   if (!over && final && s.req_ended && !s.tokens_charged && b.tokens_per_minute > 0) {
     s.tokens_charged = true;
-    const JsonFields& j = s.body.json().fields();
-    int64_t out = j.has(JsonField::max_completion_tokens) ? j.max_completion_tokens
-                  : j.has(JsonField::max_output_tokens)   ? j.max_output_tokens
-                  : j.has(JsonField::max_tokens)          ? j.max_tokens
-                                                          : 0;
-    int64_t n = j.has(JsonField::n) && j.n > 0 ? j.n : 1;
-    double est = static_cast<double>(std::max<int64_t>(out, 0) * n) + static_cast<double>(r.req_bytes) / 4.0;
+    double est = (s.has_json ? estimated_output(s.body.json().fields()) : 0) + static_cast<double>(r.req_bytes) / 4.0;
     r.est_tokens = static_cast<uint32_t>(std::min(est, 4e9));
     CountBucket* bucket = b.tokens_per_tenant ? tenant_bucket(r.class_id, r.tenant.view()) : &tokens_[r.class_id];
     if (!bucket->take(est, now_)) {
       over = true;
       ++ctr_.over_tokens;
+    } else {
+      s.tokens_taken = est;
+      s.tokens_class = r.class_id;
     }
   }
   if (!over) return;
@@ -547,6 +572,64 @@ void Classifier::charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept {
     ++c.blocked;
     ++ctr_.budget_dropped;
   }
+}
+
+// The response is over (ended, reset, or its flow gone): what the server
+// reported (usage), else what its stream showed (counted), else the estimate.
+// The token budget charged with the estimate is corrected by the difference,
+// in the same bucket (class or tenant): a refund, or an extra charge that may
+// put the bucket in debt. A request already in flight is never stopped by it;
+// the requests after it are (docs/qos.md).
+void Classifier::account_response(ReqSlot& s) noexcept {
+  RequestRecord& r = s.rec;
+  ResponseTracker& t = s.resp;
+  t.finish(now_);
+  const ResponseUsage& u = t.usage();
+  r.provider = provider_of(r.endpoint);
+  r.streamed = t.streamed();
+  r.resp_encoded = t.encoded();
+  r.first_token_ns = u.first_ns;
+  r.last_token_ns = u.last_ns;
+  r.token_events = u.events;
+  r.stream_error = u.stream_error;
+  r.resp_model = u.model;
+  double in = static_cast<double>(r.req_bytes) / 4.0;
+  double out = s.has_json ? estimated_output(s.body.json().fields()) : 0;
+  if (t.failed()) {
+    ++ctr_.responses_scan_failed;
+  } else {
+    if (u.input >= 0) in = static_cast<double>(u.input);
+    if (u.output >= 0) {
+      out = static_cast<double>(u.output);
+      r.token_source = TokenSource::usage;
+      ++ctr_.responses_usage;
+    } else if (u.input >= 0 && r.endpoint == Endpoint::embeddings) {
+      out = 0;  // embeddings report input tokens only
+      r.token_source = TokenSource::usage;
+      ++ctr_.responses_usage;
+    } else if (t.streamed() && u.events > 0) {
+      out = u.events;
+      r.token_source = TokenSource::counted;
+      ++ctr_.responses_counted;
+    }
+  }
+  if (t.encoded()) ++ctr_.responses_encoded;
+  r.input_tokens = clamp_tokens(in);
+  r.output_tokens = clamp_tokens(out);
+  if (s.tokens_taken <= 0 || r.token_source == TokenSource::estimated || resolver_ == nullptr ||
+      s.class_gen != policy_gen_ || s.tokens_class >= tokens_.size())
+    return;
+  const double delta = in + out - s.tokens_taken;
+  ClassBudget b = resolver_->budget(s.tokens_class);
+  if (b.tokens_per_minute <= 0) return;
+  CountBucket* bucket = b.tokens_per_tenant ? tenant_bucket(s.tokens_class, r.tenant.view()) : &tokens_[s.tokens_class];
+  bucket->adjust(delta, now_);
+  if (delta > 0) {
+    ctr_.tokens_extra += static_cast<uint64_t>(delta);
+  } else {
+    ctr_.tokens_refunded += static_cast<uint64_t>(-delta);
+  }
+  s.tokens_taken = 0;
 }
 
 // A connection carrying requests of several classes is charged to the most

@@ -118,6 +118,14 @@ struct ClassifierCounters {
   uint64_t budget_demoted = 0;   // ... demoted by the budget action
   uint64_t budget_dropped = 0;   // ... whose client frames were dropped
   uint64_t budget_frames_dropped = 0;
+  // Response accounting (response_tracker.h): where output tokens came from,
+  // and the budget corrections made when responses ended.
+  uint64_t responses_usage = 0;      // the server reported usage
+  uint64_t responses_counted = 0;    // counted from stream events
+  uint64_t responses_scan_failed = 0;  // garbage in the body: gave up (estimated)
+  uint64_t responses_encoded = 0;    // compressed bodies, not decoded
+  uint64_t tokens_refunded = 0;      // estimate above usage: given back to budgets
+  uint64_t tokens_extra = 0;         // usage above the estimate: charged on top
   std::array<uint64_t, kUnclassifiedCount> unclassified{};
   std::array<uint64_t, static_cast<size_t>(L7Error::count_)> l7_errors{};  // by parser reason
 };
@@ -195,6 +203,7 @@ class Classifier {
   void set_class_name(RequestRecord& r) const noexcept;
 
   void charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept;
+  void account_response(ReqSlot& s) noexcept;
   CountBucket* tenant_bucket(uint16_t class_id, std::string_view tenant) noexcept;
 
   // Request and token budgets: this worker's share, re-armed at each policy change.

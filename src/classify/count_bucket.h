@@ -29,6 +29,16 @@ struct CountBucket {
     tokens -= n;
     return true;
   }
+  // Corrects an earlier take by `delta` tokens (positive: charge more,
+  // negative: refund), whether or not they are available: the bucket may go
+  // into debt (below zero), which later takes must wait out; never above capacity.
+  constexpr void adjust(double delta, uint64_t now_ns) noexcept {
+    if (now_ns > last_ns) {
+      tokens = std::min(capacity, tokens + static_cast<double>(now_ns - last_ns) * per_ns);
+      last_ns = now_ns;
+    }
+    tokens = std::min(capacity, tokens - delta);
+  }
 };
 
 }  // namespace aiqos

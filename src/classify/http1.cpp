@@ -434,6 +434,8 @@ void Http1Connection::on_name(Dir d) noexcept {
     s.fh = Fh::grpc_status;
   } else if (d == Dir::s2c && name == "content-type" && s.ctype_len == 0) {
     s.fh = Fh::content_type;
+  } else if (d == Dir::s2c && name == "content-encoding") {
+    s.fh = Fh::content_encoding;
   }
   if (d == Dir::c2s) {
     int slot = req_.slot_for(name);
@@ -492,6 +494,9 @@ void Http1Connection::on_value(Dir d) noexcept {
     case Fh::content_type:
       while (s.ctype_len > 0 && (resp_ctype_[s.ctype_len - 1] == ' ' || resp_ctype_[s.ctype_len - 1] == '\t'))
         --s.ctype_len;
+      break;
+    case Fh::content_encoding:
+      s.encoded = s.encoded || s.tmp_overflow || !(v.empty() || ieq(v, "identity"));
       break;
     case Fh::none:
       break;
@@ -592,6 +597,7 @@ void Http1Connection::on_response_head(Side& s) noexcept {
   h.status = s.status;
   h.grpc_status = s.grpc_status;
   h.content_type = {resp_ctype_, s.ctype_len};
+  h.encoded = s.encoded;
   if (no_body) {
     s.left = 0;
     s.st = St::start;

@@ -81,7 +81,8 @@ class Http1Connection {
     body_close, paused, tunnel,
   };
   // Headers that frame the message, read into Side::tmp.
-  enum class Fh : uint8_t { none, content_length, transfer_encoding, upgrade, http2_settings, grpc_status, content_type };
+  enum class Fh : uint8_t { none, content_length, transfer_encoding, upgrade, http2_settings, grpc_status, content_type,
+                          content_encoding };
 
   struct PendingReq {
     uint32_t stream_id;
@@ -103,7 +104,7 @@ class Http1Connection {
     uint16_t ctype_len = 0;
     bool has_cl = false, te = false, te_chunked = false, upgrade = false, upgrade_h2c = false,
          h2_settings = false, has_h2_hts = false, trailer_fields = false, tmp_overflow = false,
-         head = false, connect = false;
+         head = false, connect = false, encoded = false;
     uint32_t h2_hts = 0;
     uint32_t section = 0;      // bytes of the current header section
     uint64_t cl = 0;

@@ -414,6 +414,7 @@ void Http2Connection::begin_block(Dir d, Block kind) noexcept {
   s.status = 0;
   s.grpc_status = -1;
   s.ctype_len = 0;
+  s.encoded = false;
   if (kind == Block::request) req_.reset();
 }
 
@@ -591,6 +592,8 @@ void Http2Connection::on_header(Dir d, const nghttp2_nv& nv) noexcept {
         size_t k = std::min<size_t>(value.size(), cfg_.capture.max_value_len);
         std::memcpy(resp_ctype_, value.data(), k);
         s.ctype_len = static_cast<uint16_t>(k);
+      } else if (name == "content-encoding") {
+        s.encoded = s.encoded || !(value.empty() || value == "identity");
       }
       break;
     default:
@@ -633,6 +636,7 @@ void Http2Connection::end_block(Dir d) noexcept {
       h.status = s.status;
       h.grpc_status = s.grpc_status;
       h.content_type = {resp_ctype_, s.ctype_len};
+      h.encoded = s.encoded;
       h.end_stream = s.block_end_stream;
       sink_.on_response_headers(h);
       if (s.block_end_stream) {

@@ -134,6 +134,7 @@ class Http2Connection {
     uint16_t status = 0;
     int16_t grpc_status = -1;
     uint16_t ctype_len = 0;
+    bool encoded = false;  // content-encoding other than identity
     // SETTINGS this side sent, waiting for the peer's ACK.
     std::array<PendingSettings, kMaxPendingSettings> pending{};
     uint8_t n_pending = 0;

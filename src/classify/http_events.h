@@ -101,6 +101,7 @@ struct ResponseHead {
   int16_t grpc_status = -1;  // -1: absent from these headers
   std::string_view content_type;
   bool end_stream = false;  // no body follows (gRPC trailers-only, 204, HEAD...)
+  bool encoded = false;     // content-encoding other than identity: the body is compressed
 };
 
 // Sink for parser events. Default bodies ignore the event, so a consumer

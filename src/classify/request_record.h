@@ -9,6 +9,7 @@
 
 #include "classify/endpoint.h"
 #include "classify/model_name.h"
+#include "classify/genai.h"
 
 namespace aiqos {
 
@@ -48,6 +49,18 @@ struct RequestRecord {
   uint32_t est_tokens = 0;  // LLM tokens charged to the budget (estimate; 0 when none)
   uint64_t req_bytes = 0;   // request body bytes
   uint64_t resp_bytes = 0;  // response body bytes
+  // What the server did (classify/response_tracker.h), set when the response ends.
+  uint64_t first_token_ns = 0;  // first content-bearing event (not streamed: first body byte); 0 if none
+  uint64_t last_token_ns = 0;   // last content-bearing event
+  uint32_t input_tokens = 0;    // usage if the server reported it, else the estimate (req_bytes / 4)
+  uint32_t output_tokens = 0;   // per token_source
+  uint32_t token_events = 0;    // content-bearing events counted
+  TokenSource token_source = TokenSource::estimated;
+  GenAiProvider provider = GenAiProvider::none;
+  bool streamed = false;        // SSE, NDJSON or a gRPC server stream
+  bool stream_error = false;    // the body carried an error event or object
+  bool resp_encoded = false;    // compressed (content-encoding): not decoded, nothing counted
+  BoundedString<64> resp_model;  // the model the response names
 };
 
 }  // namespace aiqos

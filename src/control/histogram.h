@@ -69,6 +69,11 @@ class Histogram {
 // gen_ai.server.time_to_first_token
 inline constexpr double kTtftBounds[] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
                                          0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  7.5,  10.0};
+// gen_ai.server.time_per_output_token
+inline constexpr double kTpotBounds[] = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5};
+// gen_ai.client.token.usage (a count, not seconds: only the export buckets are meaningful)
+inline constexpr double kTokenBounds[] = {1,      4,       16,      64,       256,      1024,    4096,
+                                          16384,  65536,   262144,  1048576,  4194304,  16777216, 67108864};
 // gen_ai.server.request.duration
 inline constexpr double kDurationBounds[] = {0.01, 0.02, 0.04, 0.08, 0.16,  0.32,  0.64,
                                              1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};

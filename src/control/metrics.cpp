@@ -12,6 +12,8 @@
 #include <exception>
 #include <map>
 
+#include "classify/endpoint.h"
+#include "classify/genai.h"
 #include "control/ctl_server.h"
 
 namespace aiqos {
@@ -207,7 +209,13 @@ void appliance_metrics(std::string& out, const json& a) {
 
 std::string render_metrics(const StatsAgg& agg, const json& appliance) {
   Family ttft("gen_ai_server_time_to_first_token_seconds", "histogram",
-              "Time from the end of the request to the first response byte, as seen on the wire.");
+              "Time from the end of the request to its first content-bearing response event (the first token), "
+              "as seen on the wire; successful responses.");
+  Family tpot("gen_ai_server_time_per_output_token_seconds", "histogram",
+              "Mean time per output token after the first, per streamed response; successful responses.");
+  Family usage("gen_ai_client_token_usage", "histogram",
+               "Input and output tokens per request: reported by the server (usage), counted from its stream, or "
+               "estimated.");
   Family dur("gen_ai_server_request_duration_seconds", "histogram",
              "Time from the request headers to the end of the response, as seen on the wire.");
   Family reqs("aiqos_requests_total", "counter",
@@ -228,7 +236,17 @@ std::string render_metrics(const StatsAgg& agg, const json& appliance) {
                          .add("endpoint", k.endpoint)
                          .add("class", k.klass)
                          .s;
-    if (s.ttfb.count()) histogram(ttft, "gen_ai_server_time_to_first_token_seconds", gl, s.ttfb);
+    auto ep = endpoint_from_name(k.endpoint);
+    const char* provider = ep ? provider_name(provider_of(*ep)) : "";
+    if (*provider) gl += "," + Labels().add("gen_ai_provider_name", provider).s;
+    if (!k.response_model.empty()) gl += "," + Labels().add("gen_ai_response_model", k.response_model).s;
+    if (s.ttft.count()) histogram(ttft, "gen_ai_server_time_to_first_token_seconds", gl, s.ttft);
+    if (s.tpot.count()) histogram(tpot, "gen_ai_server_time_per_output_token_seconds", gl, s.tpot);
+    for (auto& [err, h] : s.tokens) {
+      std::string el = err.empty() ? gl : gl + "," + Labels().add("error_type", err).s;
+      histogram(usage, "gen_ai_client_token_usage", el + "," + Labels().add("gen_ai_token_type", "input").s, h[0]);
+      histogram(usage, "gen_ai_client_token_usage", el + "," + Labels().add("gen_ai_token_type", "output").s, h[1]);
+    }
     if (s.duration.count()) histogram(dur, "gen_ai_server_request_duration_seconds", gl, s.duration);
   });
   auto ov = agg.overflow();
@@ -240,7 +258,7 @@ std::string render_metrics(const StatsAgg& agg, const json& appliance) {
   over.sample("aiqos_stats_overflow_total", Labels().add("table", "series").s, num(ov.series));
 
   std::string out;
-  for (Family* f : {&ttft, &dur, &reqs, &reqb, &respb})
+  for (Family* f : {&ttft, &tpot, &usage, &dur, &reqs, &reqb, &respb})
     if (f->has_samples) out += f->text;
   out += over.text;
   appliance_metrics(out, appliance);

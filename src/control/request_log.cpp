@@ -2,8 +2,12 @@
 
 #include <arpa/inet.h>
 
+#include <cmath>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <optional>
+
+#include "control/stats_agg.h"
 
 namespace aiqos {
 
@@ -88,6 +92,22 @@ std::string request_json(const RequestRecord& r, const std::string& class_name) 
       {"budget", r.budget == 1 ? json("demoted") : r.budget == 2 ? json("dropped") : json(nullptr)},
       {"est_tokens", r.est_tokens ? json(r.est_tokens) : json(nullptr)},
   };
+  // What the server did (classify/response_tracker.h, docs/request-log.md).
+  const bool tokens = record_has_tokens(r);
+  auto sec_ms = [](std::optional<double> s) -> json {
+    if (!s) return nullptr;
+    return std::round(*s * 1e6) / 1e3;
+  };
+  j["ttft_ms"] = sec_ms(record_ttft_s(r));
+  j["tpot_ms"] = sec_ms(record_tpot_s(r));
+  j["input_tokens"] = tokens ? json(r.input_tokens) : json(nullptr);
+  j["output_tokens"] = tokens ? json(r.output_tokens) : json(nullptr);
+  j["token_source"] = tokens ? json(token_source_name(r.token_source)) : json(nullptr);
+  j["provider"] = r.provider != GenAiProvider::none ? json(provider_name(r.provider)) : json(nullptr);
+  j["response_model"] = r.resp_model.empty() ? json(nullptr) : json(str(r.resp_model));
+  const char* err = error_type_of(r);
+  j["error_type"] = err ? json(err) : json(nullptr);
+  j["compressed"] = r.resp_encoded;
   // Bytes cut from untrusted strings must not break the log: replace invalid UTF-8.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -25,6 +25,41 @@ std::optional<double> record_duration_s(const RequestRecord& r) noexcept {
   return static_cast<double>(r.resp_end_ns - r.ts_ns) / 1e9;
 }
 
+std::optional<double> record_ttft_s(const RequestRecord& r) noexcept {
+  uint64_t from = r.req_end_ns ? r.req_end_ns : r.ts_ns;
+  // A response that streams before its request ends (a bidirectional gRPC stream) has none.
+  if (r.first_token_ns == 0 || from == 0 || r.first_token_ns < from) return std::nullopt;
+  return static_cast<double>(r.first_token_ns - from) / 1e9;
+}
+
+std::optional<double> record_tpot_s(const RequestRecord& r) noexcept {
+  if (!r.streamed || r.output_tokens < 2 || r.first_token_ns == 0 || r.last_token_ns <= r.first_token_ns)
+    return std::nullopt;
+  return static_cast<double>(r.last_token_ns - r.first_token_ns) / 1e9 / static_cast<double>(r.output_tokens - 1);
+}
+
+const char* error_type_of(const RequestRecord& r) noexcept {
+  static constexpr const char* kGrpc[] = {
+      "grpc_ok",        "grpc_cancelled",      "grpc_unknown",      "grpc_invalid_argument",
+      "grpc_deadline_exceeded", "grpc_not_found", "grpc_already_exists", "grpc_permission_denied",
+      "grpc_resource_exhausted", "grpc_failed_precondition", "grpc_aborted", "grpc_out_of_range",
+      "grpc_unimplemented", "grpc_internal",  "grpc_unavailable",  "grpc_data_loss",
+      "grpc_unauthenticated"};
+  if (r.proto == ReqProto::tls) return nullptr;
+  if (r.reset) return "stream_reset";
+  if (r.incomplete) return "incomplete";
+  if (r.status >= 500) return "http_5xx";
+  if (r.status >= 400) return "http_4xx";
+  if (r.grpc_status > 0) return r.grpc_status < 17 ? kGrpc[r.grpc_status] : "grpc_other";
+  if (r.stream_error) return "stream_error";
+  if (r.status == 0) return "no_response";
+  return nullptr;
+}
+
+bool record_has_tokens(const RequestRecord& r) noexcept {
+  return r.proto != ReqProto::tls && (r.provider != GenAiProvider::none || r.token_source != TokenSource::estimated);
+}
+
 std::string sanitize_utf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -58,6 +93,7 @@ size_t SeriesKeyHash::operator()(const SeriesKey& k) const noexcept {
   size_t v = h(k.klass);
   v = v * 1000003u ^ h(k.model);
   v = v * 1000003u ^ h(k.endpoint);
+  v = v * 1000003u ^ h(k.response_model);
   return v;
 }
 
@@ -94,6 +130,19 @@ void count(KeyStats& k, const RequestRecord& r, int sc, std::optional<double> tt
   if (r.reset) ++k.reset;
   if (ttfb) k.ttfb.record(*ttfb);
   if (dur) k.duration.record(*dur);
+  const bool ok = error_type_of(r) == nullptr;
+  if (auto t = record_ttft_s(r); t && ok) k.ttft.record(*t);
+  if (auto t = record_tpot_s(r); t && ok) k.tpot.record(*t);
+  if (record_has_tokens(r)) {
+    ++k.token_requests;
+    k.input_tokens += r.input_tokens;
+    k.output_tokens += r.output_tokens;
+    ++k.token_source[static_cast<size_t>(r.token_source) % k.token_source.size()];
+  }
+  if (ok && r.streamed && r.first_token_ns && r.resp_end_ns > r.first_token_ns) {
+    k.gen_tokens += r.output_tokens;
+    k.gen_s += static_cast<double>(r.resp_end_ns - r.first_token_ns) / 1e9;
+  }
 }
 
 nlohmann::json latency_json(const Histogram& h) {
@@ -129,7 +178,18 @@ nlohmann::json key_json(std::string_view key, const KeyStats& k) {
           {"reset", k.reset},
           {"ttfb_ms", latency_json(k.ttfb)},
           {"duration_ms", latency_json(k.duration)},
-          {"tokens", {{"input", nullptr}, {"output", nullptr}}}};  // see KeyStats
+          {"ttft_ms", latency_json(k.ttft)},
+          {"tpot_ms", latency_json(k.tpot)},
+          {"tokens",
+           {{"requests", k.token_requests},
+            {"input", k.token_requests ? json(k.input_tokens) : json(nullptr)},
+            {"output", k.token_requests ? json(k.output_tokens) : json(nullptr)},
+            {"source",
+             {{"usage", k.token_source[static_cast<size_t>(TokenSource::usage)]},
+              {"counted", k.token_source[static_cast<size_t>(TokenSource::counted)]},
+              {"estimated", k.token_source[static_cast<size_t>(TokenSource::estimated)]}}},
+            {"output_per_s", k.gen_s > 0 ? json(std::round(static_cast<double>(k.gen_tokens) / k.gen_s * 10) / 10)
+                                          : json(nullptr)}}}};
 }
 
 }  // namespace
@@ -167,12 +227,12 @@ void StatsAgg::add(const RequestRecord& r, std::string_view class_name) {
         codes);
 
   SeriesKey key{class_name.empty() ? std::string(kNoneKey) : sanitize_utf8(class_name),
-                std::move(model_key), endpoint_name(static_cast<Endpoint>(e))};
+                std::move(model_key), endpoint_name(static_cast<Endpoint>(e)), sanitize_utf8(r.resp_model.view())};
   auto it = series_.find(key);
   if (it == series_.end()) {
     if (series_.size() >= limits_.series) {
       ++overflow_.series;
-      key = {std::string(kOtherKey), std::string(kOtherKey), std::string(kOtherKey)};
+      key = {std::string(kOtherKey), std::string(kOtherKey), std::string(kOtherKey), std::string()};
     }
     it = series_.try_emplace(std::move(key)).first;
   }
@@ -182,6 +242,15 @@ void StatsAgg::add(const RequestRecord& r, std::string_view class_name) {
   s.resp_bytes += r.resp_bytes;
   if (ttfb) s.ttfb.record(*ttfb);
   if (dur) s.duration.record(*dur);
+  const char* err = error_type_of(r);
+  if (auto t = record_ttft_s(r); t && !err) s.ttft.record(*t);
+  if (auto t = record_tpot_s(r); t && !err) s.tpot.record(*t);
+  if (record_has_tokens(r)) {
+    auto [tit, fresh] = s.tokens.try_emplace(err ? err : "");
+    if (fresh) tit->second = {Histogram{kTokenBounds}, Histogram{kTokenBounds}};
+    tit->second[0].record(r.input_tokens);
+    tit->second[1].record(r.output_tokens);
+  }
 }
 
 void StatsAgg::reset() {
@@ -246,8 +315,8 @@ void StatsAgg::for_each_series(
   rows.reserve(series_.size());
   for (auto& kv : series_) rows.push_back(&kv);
   std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) {
-    return std::tie(a->first.klass, a->first.model, a->first.endpoint) <
-           std::tie(b->first.klass, b->first.model, b->first.endpoint);
+    return std::tie(a->first.klass, a->first.model, a->first.endpoint, a->first.response_model) <
+           std::tie(b->first.klass, b->first.model, b->first.endpoint, b->first.response_model);
   });
   for (auto* kv : rows) fn(kv->first, kv->second);
 }

@@ -51,6 +51,18 @@ int status_class_of(uint16_t status) noexcept;
 // record lacks the timestamps (a response never seen).
 std::optional<double> record_ttfb_s(const RequestRecord& r) noexcept;
 std::optional<double> record_duration_s(const RequestRecord& r) noexcept;
+// Time to first token: end of the request (its headers when it has no body)
+// to the first content-bearing event; nullopt when none was seen.
+std::optional<double> record_ttft_s(const RequestRecord& r) noexcept;
+// Mean time per output token after the first, (last - first) / (output - 1),
+// for streamed responses with at least two output tokens.
+std::optional<double> record_tpot_s(const RequestRecord& r) noexcept;
+// OpenTelemetry error.type of a finished request: "stream_reset",
+// "incomplete", "http_4xx", "http_5xx", "grpc_<code name>", "stream_error",
+// "no_response"; nullptr for a success.
+const char* error_type_of(const RequestRecord& r) noexcept;
+// Token figures of a record are meaningful (an LLM endpoint, or a count/usage).
+bool record_has_tokens(const RequestRecord& r) noexcept;
 
 // Invalid UTF-8 replaced with U+FFFD, so that keys are safe in JSON and in
 // Prometheus label values.
@@ -69,17 +81,22 @@ struct KeyStats {
   uint64_t reset = 0;
   Histogram ttfb{kTtftBounds};
   Histogram duration{kDurationBounds};
-  // Token usage hook: RequestRecord carries no usage fields yet. When the
-  // classifier learns them (response `usage` object, gRPC parameters), add
-  // `input_tokens`/`output_tokens` to the record, count them here and
-  // export gen_ai_client_token_usage from metrics.cpp. Until then they stay 0
-  // and the JSON shows null.
+  Histogram ttft{kTtftBounds};  // successful responses with a first token
+  Histogram tpot{kTpotBounds};  // successful streamed responses with >= 2 output tokens
+  // Tokens of requests with token figures (record_has_tokens), by source.
+  uint64_t token_requests = 0;
   uint64_t input_tokens = 0;
   uint64_t output_tokens = 0;
+  std::array<uint64_t, 3> token_source{};  // by TokenSource
+  // Output tokens per second: output tokens of streamed successful responses
+  // over their first-token-to-end time.
+  uint64_t gen_tokens = 0;
+  double gen_s = 0;
 };
 
 struct SeriesKey {
   std::string klass, model, endpoint;
+  std::string response_model;  // gen_ai.response.model: the model the response named; "" when none
   bool operator==(const SeriesKey&) const = default;
 };
 struct SeriesKeyHash {
@@ -92,6 +109,10 @@ struct SeriesStats {
   uint64_t resp_bytes = 0;
   Histogram ttfb{kTtftBounds};
   Histogram duration{kDurationBounds};
+  Histogram ttft{kTtftBounds};  // gen_ai.server.time_to_first_token (successes)
+  Histogram tpot{kTpotBounds};  // gen_ai.server.time_per_output_token (successes)
+  // gen_ai.client.token.usage by error.type ("" for a success): input, output.
+  std::map<std::string, std::array<Histogram, 2>> tokens;
 };
 
 enum class StatsDim : uint8_t { klass, model, endpoint, tenant };

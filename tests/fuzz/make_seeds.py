@@ -289,6 +289,31 @@ def main():
             b'{"cmd":"flows","args":{"top":' + b'[' * 6000 + b']' * 6000 + b'}}']):
         s.add("ctl_protocol", f"{i:02d}", line)
 
+    # response_body: kind byte (response_body_fuzz.cpp kKinds), chunk byte, body.
+    tok = b'data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    for i, (kind, body) in enumerate([
+            (0, tok * 3 + b'data: {"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3}}\n\ndata: [DONE]\n\n'),
+            (1, b'event: message_start\ndata: {"type":"message_start","message":{"model":"claude","usage":{"input_tokens":25,"output_tokens":1}}}\n\n'
+                b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}\n\n'
+                b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}\n\n'
+                b'event: message_stop\ndata: {"type":"message_stop"}\n\n'),
+            (2, b'data: {"type":"response.output_text.delta","delta":"Hi"}\n\n'
+                b'data: {"type":"response.completed","response":{"model":"g","usage":{"input_tokens":9,"output_tokens":2}}}\n\n'),
+            (3, b'data:{"token":{"id":1,"text":"Hi","special":false},"generated_text":null,"details":null}\n\n'
+                b'data:{"token":{"id":2,"text":"</s>","special":true},"details":{"generated_tokens":2}}\n\n'),
+            (4, b'{"model":"llama3","message":{"role":"assistant","content":"Hi"},"done":false}\n'
+                b'{"model":"llama3","message":{"content":""},"done":true,"prompt_eval_count":8,"eval_count":1}'),
+            (5, b'{"id":"x","model":"gpt","choices":[{"message":{"content":"Hello"}}],"usage":{"prompt_tokens":5,"completion_tokens":7}}'),
+            (6, b'\0\0\0\0\4abcd\0\0\0\0\0\1\0\0\0\2xy'),
+            (7, b'data: {"model_name":"m","text_output":"a"}\n\n' * 2),
+            # hostile: unterminated line, overflowing usage, deep nesting, NDJSON without newlines
+            (0, b'data: {"choices":[{"delta":{"content":"' + b'a' * 4000),
+            (0, b'data: {"usage":{"completion_tokens":99999999999999999999999999}}\n\n'),
+            (5, b'[' * 3000),
+            (4, b'{"response":"x","done":false}' * 200),
+            (0, b'data: [DONE\n\ndata: {"usage":{"prompt_tokens":-1}}\n\n')]):
+        s.add("response_body", f"{i:02d}", bytes([kind, 7 + 13 * i]) + body)
+
     for t, n in sorted(s.written.items()):
         print(f"{t}: {n} seeds")
 

@@ -48,7 +48,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 STRICT = ["proto", "method", "path", "authority", "endpoint", "model", "model_source", "stream_id",
           "status", "grpc_status", "req_bytes", "tenant", "vlan", "src", "dst", "sport", "dport"]
 WARN_ONLY = ["resp_bytes"]
-VOLATILE = {"ts", "ttfb_ms", "duration_ms"}
+# The response accounting fields the server's own log gives (llm_timing): token figures exactly,
+# times within 10 % (the capture's frame times against the server's timers).
+STRICT += ["output_tokens", "input_tokens", "token_source", "provider", "error_type"]
+WITHIN_10PCT = ["ttft_ms", "tpot_ms"]
+VOLATILE = {"ts", "ttfb_ms", "duration_ms", "ttft_ms", "tpot_ms"}
 AIQOSD_ARGS = ["--capture-header", "x-tenant", "--tenant-header", "x-tenant"]
 RUN_TIMEOUT_S = 60
 MAX_SHOWN = 12  # detail lines per case and section; the full diff is in the work dir
@@ -340,6 +344,10 @@ def diffs(e, l, fields):
             continue
         if f == "sport" and e[f] is None:
             continue
+        if f in WITHIN_10PCT and isinstance(e[f], (int, float)) and isinstance(l.get(f), (int, float)):
+            if abs(l[f] - e[f]) > 0.1 * e[f]:
+                out.append((f, e[f], l[f]))
+            continue
         if l.get(f) != e[f]:
             out.append((f, e[f], l.get(f, "<absent>")))
     return out
@@ -469,7 +477,7 @@ def check_case(name, case_dir, aiqosd, work, seed, totals):
             correct += 1
         if l.get("model") is not None and l.get("model") != e.get("model"):
             wrong += 1
-        d = diffs(e, l, STRICT)
+        d = diffs(e, l, STRICT + WITHIN_10PCT)
         if d:
             mism.append(f"MISMATCH {describe(e)}: " +
                         "; ".join(f"{f}: expected {x!r} got {y!r}" for f, x, y in d))

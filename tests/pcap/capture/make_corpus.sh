@@ -20,7 +20,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CASES_DIR=${CASES_DIR:-$(cd "$HERE/.." && pwd)/cases}
 PY=/usr/bin/python3 # Debian's python (the one with scapy); curl_expect.py needs only the stdlib
-ALL_CASES=(h2c_curl h2c_multiplex_node h2c_h2load h1_keepalive big_body_100k grpc_modelinfer kserve_rest tls_sni vlan_h2c)
+ALL_CASES=(h2c_curl h2c_multiplex_node h2c_h2load h1_keepalive big_body_100k grpc_modelinfer kserve_rest tls_sni vlan_h2c llm_timing)
 MAX_CASE_BYTES=$((300 * 1024))
 MAX_TOTAL_BYTES=$((2 * 1024 * 1024))
 
@@ -148,7 +148,8 @@ wait_listen() {
 }
 
 start_servers() {
-	ip netns exec "$NS_S" node "$HERE/server.js" --h2c "$H2_PORT" --h1 "$H1_PORT" >"$WORK/server.log" 2>&1 </dev/null &
+	ip netns exec "$NS_S" node "$HERE/server.js" --h2c "$H2_PORT" --h1 "$H1_PORT" --log "$WORK/timing.jsonl" \
+		>"$WORK/server.log" 2>&1 </dev/null &
 	PIDS+=($!)
 	wait_listen "$H2_PORT"
 	wait_listen "$H1_PORT"
@@ -436,6 +437,61 @@ case_vlan_h2c() {
 	node_client --mode vlan --host "$VSRV_IP" --port "$H2_PORT" --vlan 100 --out "$EXP"
 	capture_stop
 	[[ $VLAN_MODE == kernel ]] || retag_pcap "$CASE_DIR/in.pcap" 100
+}
+
+# Streaming responses paced as real LLM servers send them: headers at once, the first token 300 ms
+# after the request, then 20 tokens 50 ms apart, and the usage the API reports. Every API family,
+# HTTP/2 (curl --http2-prior-knowledge) and HTTP/1.1 (chunked). The expected TTFT, TPOT and token
+# figures are the server's own log of what it sent and when (server.js --log).
+case_llm_timing() {
+	capture_start llm_timing
+	: >"$WORK/timing.jsonl"
+	local t=(-H 'x-aiqos-timing: 300/50' -H 'content-type: application/json') msgs='"messages":[{"role":"user","content":"Count to twenty."}]'
+	body t_chat.json '{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"max_tokens":20,'"$msgs"'}'
+	body t_anth.json '{"model":"claude-3-5-haiku-20241022","stream":true,"max_tokens":20,'"$msgs"'}'
+	body t_resp.json '{"model":"gpt-4.1-mini","stream":true,"max_tokens":20,"input":"Count to twenty."}'
+	body t_ollama.json '{"model":"llama3.1:8b","max_tokens":20,'"$msgs"'}'
+	body t_gen.json '{"model":"llama3.2","max_tokens":20,"prompt":"Count to twenty."}'
+	body t_tgi.json '{"inputs":"Count to twenty.","max_tokens":20,"parameters":{"max_new_tokens":20}}'
+	body t_triton.json '{"text_input":"Count to twenty.","max_tokens":20}'
+	body t_cmpl.json '{"model":"gpt-3.5-turbo-instruct","stream":true,"max_tokens":20,"prompt":"Count to twenty."}'
+	local h2=(--http2-prior-knowledge -N "${W[@]}" "${t[@]}") h1=(--http1.1 -N "${W[@]}" "${t[@]}")
+	curl_run h2 0 "$(spec chat_completions gpt-4o-mini body "$WORK/t_chat.json")" -- "${h2[@]}" --data-binary @"$WORK/t_chat.json" "$H2/v1/chat/completions"
+	curl_run h2 0 "$(spec anthropic_messages claude-3-5-haiku-20241022 body "$WORK/t_anth.json")" -- "${h2[@]}" --data-binary @"$WORK/t_anth.json" "$H2/v1/messages"
+	curl_run h2 0 "$(spec responses gpt-4.1-mini body "$WORK/t_resp.json")" -- "${h2[@]}" --data-binary @"$WORK/t_resp.json" "$H2/v1/responses"
+	curl_run h2 0 "$(spec ollama_chat llama3.1:8b body "$WORK/t_ollama.json")" -- "${h2[@]}" --data-binary @"$WORK/t_ollama.json" "$H2/api/chat"
+	curl_run h2 0 "$(spec tgi_generate null null "$WORK/t_tgi.json")" -- "${h2[@]}" --data-binary @"$WORK/t_tgi.json" "$H2/generate_stream"
+	curl_run h2 0 "$(spec triton_generate llama path "$WORK/t_triton.json")" -- "${h2[@]}" --data-binary @"$WORK/t_triton.json" "$H2/v2/models/llama/generate_stream"
+	curl_run h1 0 "$(spec chat_completions gpt-4o-mini body "$WORK/t_chat.json")" "$(spec ollama_generate llama3.2 body "$WORK/t_gen.json")" \
+		"$(spec completions gpt-3.5-turbo-instruct body "$WORK/t_cmpl.json")" -- \
+		"${h1[@]}" --data-binary @"$WORK/t_chat.json" "$H1/v1/chat/completions" --next \
+		"${h1[@]}" --data-binary @"$WORK/t_gen.json" "$H1/api/generate" --next \
+		"${h1[@]}" --data-binary @"$WORK/t_cmpl.json" "$H1/v1/completions"
+	capture_stop
+	"$PY" - "$EXP" "$WORK/timing.jsonl" <<'PY' || die "llm_timing: server log does not match the requests"
+import json, sys
+exp_path, log_path = sys.argv[1], sys.argv[2]
+exp = [json.loads(l) for l in open(exp_path)]
+log = [json.loads(l) for l in open(log_path)]
+provider = {"chat_completions": "openai", "completions": "openai", "responses": "openai", "anthropic_messages": "anthropic",
+            "ollama_chat": "ollama", "ollama_generate": "ollama", "tgi_generate": "tgi", "triton_generate": "kserve"}
+used = set()
+for e in exp:
+    k = next(i for i, s in enumerate(log) if i not in used and s["sport"] == e["sport"] and
+             (e["stream_id"] is None or s["stream_id"] == e["stream_id"]))
+    used.add(k)
+    s = log[k]
+    u = s.get("usage") or {}
+    e.update({"ttft_ms": round(s["ttft_ms"], 3), "tpot_ms": round(s["tpot_ms"], 3), "provider": provider[e["endpoint"]],
+              "output_tokens": u.get("output", s["tokens_sent"]), "token_source": "usage" if "output" in u else "counted",
+              "error_type": None})
+    if "input" in u:
+        e["input_tokens"] = u["input"]
+assert len(used) == len(log) == len(exp), (len(used), len(log), len(exp))
+with open(exp_path, "w") as f:
+    for e in exp:
+        f.write(json.dumps(e) + "\n")
+PY
 }
 
 # retag_pcap FILE VID: insert an 802.1Q tag (VID, priority 0) after the MAC addresses of every

@@ -23,8 +23,10 @@ RequestRecord rec(std::string_view model, Endpoint e, uint16_t status, double tt
   r.ts_ns = t0;
   r.req_end_ns = t0;
   r.resp_first_ns = t0 + static_cast<uint64_t>(ttfb_s * 1e9);
+  r.first_token_ns = r.resp_first_ns;  // not streamed: the first body byte
   r.resp_end_ns = t0 + static_cast<uint64_t>(dur_s * 1e9);
   r.endpoint = e;
+  r.provider = provider_of(e);
   r.model.append(model);
   r.status = status;
   r.req_bytes = 10;
@@ -93,12 +95,13 @@ TEST(Metrics, TextFormat) {
 
   EXPECT_TRUE(has_line(t, "# TYPE gen_ai_server_time_to_first_token_seconds histogram"));
   EXPECT_TRUE(has_line(t, "# TYPE aiqos_requests_total counter"));
-  const std::string gl = R"(gen_ai_request_model="llama-3",gen_ai_operation_name="chat",endpoint="chat_completions",class="interactive")";
+  const std::string gl = R"(gen_ai_request_model="llama-3",gen_ai_operation_name="chat",endpoint="chat_completions",class="interactive",gen_ai_provider_name="openai")";
+  // Time to first token counts successful responses only (the 503 is not in it).
   EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"0.01\"} 0")) << t;
   EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"0.06\"} 1"));
-  EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"0.25\"} 2"));
-  EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"+Inf\"} 2"));
-  EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_count{" + gl + "} 2"));
+  EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"0.25\"} 1"));
+  EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"+Inf\"} 1"));
+  EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_count{" + gl + "} 1"));
   EXPECT_TRUE(has_line(t, "gen_ai_server_request_duration_seconds_bucket{" + gl + ",le=\"0.32\"} 1"));
   EXPECT_TRUE(has_line(t, "gen_ai_server_request_duration_seconds_count{" + gl + "} 2"));
   const std::string base = R"(class="interactive",model="llama-3",endpoint="chat_completions")";
@@ -107,7 +110,7 @@ TEST(Metrics, TextFormat) {
   EXPECT_TRUE(has_line(t, "aiqos_request_bytes_total{" + base + "} 20"));
   EXPECT_TRUE(has_line(t, "aiqos_response_bytes_total{" + base + "} 200"));
   EXPECT_TRUE(has_line(t, R"(aiqos_requests_total{class="batch",model="we\"ird\\mo\ndel",endpoint="completions",status_class="2xx"} 1)"));
-  EXPECT_TRUE(has_line(t, R"(gen_ai_server_time_to_first_token_seconds_count{gen_ai_request_model="text-embed",gen_ai_operation_name="embeddings",endpoint="embeddings",class="batch"} 1)"));
+  EXPECT_TRUE(has_line(t, R"(gen_ai_server_time_to_first_token_seconds_count{gen_ai_request_model="text-embed",gen_ai_operation_name="embeddings",endpoint="embeddings",class="batch",gen_ai_provider_name="openai"} 1)"));
   EXPECT_TRUE(has_line(t, R"(aiqos_stats_overflow_total{table="model"} 0)"));
   // Appliance.
   EXPECT_TRUE(has_line(t, R"(aiqos_port_rx_packets_total{port="0"} 10)"));
@@ -134,6 +137,52 @@ TEST(Metrics, TextFormat) {
   // Each family appears once (HELP/TYPE not repeated).
   size_t first = t.find("# TYPE aiqos_requests_total");
   EXPECT_EQ(t.find("# TYPE aiqos_requests_total", first + 1), std::string::npos);
+}
+
+// The acceptance's streaming response: 300 ms to the first token, 20 tokens
+// 50 ms apart, usage reported: its TTFT lands in le=0.5 (not 0.25), TPOT in
+// le=0.05, and the token usage histogram counts 17 input and 20 output tokens.
+TEST(Metrics, StreamedResponseTtftTpotAndTokenUsage) {
+  constexpr uint64_t t0 = 1'700'000'000'000'000'000ULL, ms = 1'000'000;
+  RequestRecord r;
+  r.ts_ns = r.req_end_ns = t0;
+  r.resp_first_ns = t0 + 1 * ms;
+  r.first_token_ns = t0 + 300 * ms;
+  r.last_token_ns = r.first_token_ns + 19 * 50 * ms;
+  r.resp_end_ns = r.last_token_ns + 1 * ms;
+  r.endpoint = Endpoint::chat_completions;
+  r.provider = GenAiProvider::openai;
+  r.model.append("m");
+  r.resp_model.append("m-2024");
+  r.status = 200;
+  r.streamed = true;
+  r.input_tokens = 17;
+  r.output_tokens = 20;
+  r.token_source = TokenSource::usage;
+  StatsAgg a;
+  a.add(r, "interactive");
+  RequestRecord e = r;  // a 5xx: tokens with error_type, no TTFT/TPOT
+  e.status = 503;
+  a.add(e, "interactive");
+  std::string t = render_metrics(a, json());
+  const std::string gl = R"(gen_ai_request_model="m",gen_ai_operation_name="chat",endpoint="chat_completions",class="interactive",gen_ai_provider_name="openai",gen_ai_response_model="m-2024")";
+  EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"0.25\"} 0")) << t;
+  EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"0.5\"} 1"));
+  EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_count{" + gl + "} 1"));
+  EXPECT_TRUE(has_line(t, "gen_ai_server_time_per_output_token_seconds_bucket{" + gl + ",le=\"0.025\"} 0"));
+  EXPECT_TRUE(has_line(t, "gen_ai_server_time_per_output_token_seconds_bucket{" + gl + ",le=\"0.05\"} 1"));
+  EXPECT_TRUE(has_line(t, "gen_ai_client_token_usage_bucket{" + gl + ",gen_ai_token_type=\"input\",le=\"16\"} 0"));
+  EXPECT_TRUE(has_line(t, "gen_ai_client_token_usage_bucket{" + gl + ",gen_ai_token_type=\"input\",le=\"64\"} 1"));
+  EXPECT_TRUE(has_line(t, "gen_ai_client_token_usage_sum{" + gl + ",gen_ai_token_type=\"output\"} 20"));
+  EXPECT_TRUE(has_line(t, "gen_ai_client_token_usage_sum{" + gl + ",error_type=\"http_5xx\",gen_ai_token_type=\"output\"} 20"));
+  auto snap = a.snapshot(StatsDim::model);
+  const auto& k = snap["keys"][0];
+  EXPECT_NEAR(k["ttft_ms"]["p50"].get<double>(), 300, 15);
+  EXPECT_NEAR(k["tpot_ms"]["p99"].get<double>(), 50, 2.5);
+  EXPECT_EQ(k["tokens"]["input"], 34);
+  EXPECT_EQ(k["tokens"]["output"], 40);
+  EXPECT_EQ(k["tokens"]["source"]["usage"], 2);
+  EXPECT_NEAR(k["tokens"]["output_per_s"].get<double>(), 20 / 0.951, 0.1);
 }
 
 TEST(Metrics, NoApplianceNoRequests) {

@@ -58,6 +58,48 @@ TEST(RequestLog, JsonHasEveryDocumentedField) {
   EXPECT_TRUE(j["grpc_status"].is_null());
 }
 
+TEST(RequestLog, ResponseAccountingFields) {
+  RequestRecord r = sample();
+  auto j = nlohmann::json::parse(request_json(r, "interactive"));
+  // Nothing learned from the response: estimated tokens, no first token.
+  EXPECT_TRUE(j["ttft_ms"].is_null());
+  EXPECT_TRUE(j["tpot_ms"].is_null());
+  EXPECT_TRUE(j["token_source"].is_null());  // no provider, nothing counted
+  EXPECT_TRUE(j["error_type"].is_null());
+  EXPECT_EQ(j["compressed"], false);
+  r.provider = GenAiProvider::openai;
+  r.first_token_ns = r.req_end_ns + 300'000'000;
+  r.last_token_ns = r.first_token_ns + 19 * 50'000'000ULL;
+  r.streamed = true;
+  r.input_tokens = 17;
+  r.output_tokens = 20;
+  r.token_source = TokenSource::usage;
+  r.resp_model.append("gpt-4o-2024-08-06");
+  j = nlohmann::json::parse(request_json(r, "interactive"));
+  EXPECT_DOUBLE_EQ(j["ttft_ms"].get<double>(), 300.0);
+  EXPECT_DOUBLE_EQ(j["tpot_ms"].get<double>(), 50.0);
+  EXPECT_EQ(j["input_tokens"], 17);
+  EXPECT_EQ(j["output_tokens"], 20);
+  EXPECT_EQ(j["token_source"], "usage");
+  EXPECT_EQ(j["provider"], "openai");
+  EXPECT_EQ(j["response_model"], "gpt-4o-2024-08-06");
+  r.first_token_ns = r.req_end_ns - 1;  // a bidirectional stream answering before its request ended
+  EXPECT_TRUE(nlohmann::json::parse(request_json(r, "x"))["ttft_ms"].is_null());
+  r.status = 0;
+  r.reset = true;
+  EXPECT_EQ(nlohmann::json::parse(request_json(r, "x"))["error_type"], "stream_reset");
+  r.reset = false;
+  r.status = 200;
+  r.grpc_status = 14;
+  EXPECT_EQ(nlohmann::json::parse(request_json(r, "x"))["error_type"], "grpc_unavailable");
+  r.grpc_status = -1;
+  r.status = 429;
+  EXPECT_EQ(nlohmann::json::parse(request_json(r, "x"))["error_type"], "http_4xx");
+  r.status = 200;
+  r.stream_error = true;
+  EXPECT_EQ(nlohmann::json::parse(request_json(r, "x"))["error_type"], "stream_error");
+}
+
 TEST(RequestLog, Http1HasNoStreamIdAndIpv6Prints) {
   RequestRecord r = sample();
   r.proto = ReqProto::h1;
