@@ -307,6 +307,9 @@ struct Classifier::FlowL7 final : RequestEvents {
 
 Classifier::Classifier(const ClassifierConfig& cfg, RequestSink& sink, const BodyMatcher* body_db)
     : cfg_(cfg), sink_(sink), body_db_(body_db) {
+  // What connections picked up mid-stream hold while they resynchronise, together.
+  midstream_budget_.cap = cfg_.midstream_bytes;
+  cfg_.l7.midstream_budget = &midstream_budget_;
   pool_ = std::make_unique<ReassemblyPool>(cfg_.reassembly);
   flows_ = std::make_unique<FlowTable>(cfg_.flows, *pool_, &Classifier::on_flow_release, this);
   if (body_db_ != nullptr) body_db_->reserve(scratch_);

@@ -44,6 +44,7 @@ struct ClassifierConfig {
   uint64_t body_scan_bytes = 1 << 20;  // request body bytes searched for the model
   uint32_t max_tls_handshakes = 1024;  // ClientHellos being parsed at once
   uint32_t tls_hello_bytes = 16384;    // largest ClientHello parsed
+  uint64_t midstream_bytes = 16 << 20;  // resynchronisation buffers of picked-up connections, together
   int tenant_header = -1;            // index into l7.capture.extra, or -1
   // Bit i: l7.capture.extra[i] is a credential header; its value is replaced
   // by hash_credential(tenant_salt, value) before it is stored anywhere.
@@ -163,6 +164,7 @@ class Classifier {
   size_t top_flows(FlowInfo* out, size_t max, const FlowFilter& filter) const noexcept;
   const FlowTable& flows() const noexcept { return *flows_; }
   const ReassemblyPool& reassembly() const noexcept { return *pool_; }
+  const MidstreamBudget& midstream() const noexcept { return midstream_budget_; }
   uint32_t l7_in_use() const noexcept { return l7_in_use_; }
   uint32_t requests_in_use() const noexcept { return req_in_use_; }
   // Bytes allocated at construction (flow table, pool, L7 contexts, slots).
@@ -223,6 +225,7 @@ class Classifier {
   uint32_t policy_gen_ = 0;
   uint16_t worker_ = 0;
   ClassifierCounters ctr_;
+  MidstreamBudget midstream_budget_;
 };
 
 }  // namespace aiqos

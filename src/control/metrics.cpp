@@ -153,7 +153,7 @@ void appliance_metrics(std::string& out, const json& a) {
     if (f->has_samples) out += f->text;
 
   if (auto ws = a.find("workers"); ws != a.end() && ws->is_array()) {
-    uint64_t flows = 0, reasm = 0, rec_dropped = 0;
+    uint64_t flows = 0, reasm = 0, rec_dropped = 0, midstream = 0, partial = 0;
     bool any = false;
     // Why flows went unclassified, summed over workers by reason name: the
     // classifier's verdicts, the parsers' errors, TCP segment outcomes and
@@ -180,6 +180,8 @@ void appliance_metrics(std::string& out, const json& a) {
       flows += u64(*c, "flows_active");
       reasm += u64(*c, "reassembly_bytes_in_use");
       rec_dropped += u64(*c, "request_records_dropped");
+      midstream += u64(*c, "midstream_conns");
+      partial += u64(*c, "midstream_partial_headers");
       for (ByName& b : by)
         if (auto o = c->find(b.key); o != c->end() && o->is_object())
           for (auto& [name, v] : o->items())
@@ -200,7 +202,13 @@ void appliance_metrics(std::string& out, const json& a) {
       Family d("aiqos_request_records_dropped_total", "counter",
                "Finished requests lost because the ring to the control plane was full.");
       d.sample("aiqos_request_records_dropped_total", "", num(rec_dropped));
-      out += f.text + r.text + d.text;
+      Family m("aiqos_midstream_connections_total", "counter",
+               "TCP connections picked up mid-stream (open before aiqosd saw their handshake).");
+      m.sample("aiqos_midstream_connections_total", "", num(midstream));
+      Family p("aiqos_midstream_partial_headers_total", "counter",
+               "Requests whose header block could not be decoded whole (HPACK table of a picked-up connection).");
+      p.sample("aiqos_midstream_partial_headers_total", "", num(partial));
+      out += f.text + r.text + d.text + m.text + p.text;
     }
   }
 }

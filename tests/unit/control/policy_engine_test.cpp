@@ -102,6 +102,39 @@ TEST(PolicyEngine, FirstMatchWinsAndModelRulesWaitForTheModel) {
   EXPECT_TRUE(pending);
 }
 
+// A request on a connection picked up mid-stream whose header fields were
+// lost with the HPACK table: conditions on them are unknown, not false; a rule
+// matches only on the strength of its model condition.
+TEST(PolicyEngine, LostHeaderFieldsLeaveTheDecisionToTheModel) {
+  auto e = compile(kPolicy);
+  ASSERT_TRUE(e);
+  const auto idx = [&](const char* n) { return *e->policy().class_index(n); };
+  Facts t;
+  t.f.headers_partial = true;
+  t.f.endpoint = Endpoint::unknown;
+  t.f.model_known = true;
+  t.f.model = "gpt-4o-2024-08-06";
+  bool pending = true;
+  EXPECT_EQ(e->classify(t.f, 0, &pending), idx("interactive"));  // premium: endpoint unknown, model matches
+  EXPECT_FALSE(pending);
+  t.f.model = "text-embedding-3-small";
+  EXPECT_EQ(e->classify(t.f, 0, nullptr), idx("default"));  // embeddings rule tests no model: no guess
+  t.f.model = "llama-3.2-1b";
+  EXPECT_EQ(e->classify(t.f, 0, nullptr), idx("standard"));
+  // The header rule (x-priority: high) with the header lost: skipped, and it tests no model.
+  t.f.model = "mistral";
+  EXPECT_EQ(e->classify(t.f, 0, nullptr), idx("default"));
+  // A field that was decoded is judged as usual: embeddings with the path known.
+  t.f.endpoint = Endpoint::embeddings;
+  EXPECT_EQ(e->classify(t.f, 0, nullptr), idx("batch"));
+  t.f.model = "gpt-4o";
+  EXPECT_EQ(e->classify(t.f, 0, nullptr), idx("batch"));  // premium needs chat_completions: known, and no
+  // Without the flag, an unknown endpoint is just another endpoint.
+  t.f.headers_partial = false;
+  t.f.endpoint = Endpoint::unknown;
+  EXPECT_EQ(e->classify(t.f, 0, nullptr), idx("default"));
+}
+
 TEST(PolicyEngine, EndpointVlanTlsAndFlowRules) {
   auto e = compile(kPolicy);
   ASSERT_TRUE(e);
