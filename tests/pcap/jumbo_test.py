@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "hostile"))
 import lib  # noqa: E402
 
-VOLATILE = {"ts", "ttfb_ms", "duration_ms"}
+VOLATILE = {"ts", "ttfb_ms", "ttft_ms", "tpot_ms", "duration_ms"}  # times of the run, not of the capture
 POLICY = """\
 version: 1
 classes:

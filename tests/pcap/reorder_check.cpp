@@ -56,7 +56,7 @@ struct Sink : RequestSink {
     nlohmann::json j = nlohmann::json::parse(request_json(r, cls));
     // Times move with the frames; budgets are charged in the order requests
     // are classified, which moves with them too.
-    for (const char* k : {"ts", "ttfb_ms", "duration_ms", "budget", "est_tokens"}) j.erase(k);
+    for (const char* k : {"ts", "ttfb_ms", "ttft_ms", "tpot_ms", "duration_ms", "budget", "est_tokens"}) j.erase(k);
     lines.push_back(j.dump());
     records.push_back(r);
   }

@@ -5,8 +5,9 @@ usage: /usr/bin/python3 tests/pcap/unclassified_reasons_test.py AIQOSD
 
 Three connections written by hand, replayed offline (--stats-json):
 
-  hole      HTTP/1.1: a client segment the capture never carried, then the server acknowledges
-            it: reassembly failure `acked_hole`, flow unclassified `reassembly`;
+  hole      HTTP/1.1: a client segment the capture never carried, the server acknowledges it and
+            the client sends 17 more segments past the hole (more than acked_hole_grace):
+            reassembly failure `acked_hole`, flow unclassified `reassembly`;
   garbled   h2c: preface and SETTINGS, then a HEADERS frame whose HPACK block is garbage:
             a parser error by name (HPACK), flow unclassified `l7_error`;
   reordered HTTP/1.1 request in three segments sent 1, 3, 2: segment outcome `buffered_ooo`,
@@ -43,6 +44,10 @@ def capture():
     c.c2s(req[:100])  # never on the wire
     frames.append(c.c2s(req[100:]))
     frames.append(c.s2c(b"", flags=0x10))  # acknowledges all of it
+    # An early ACK is forgiven while its data may still come (acked_hole_grace, 16 segments):
+    # the client goes on past the hole, and the 17th undeliverable segment fails the direction.
+    for i in range(17):
+        frames.append(c.c2s(b"x" * 8))
     frames += c.fin()
 
     c = lib.Conn(t, cli, srv, 41002, 8080)  # garbled
