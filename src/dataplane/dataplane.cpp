@@ -617,6 +617,7 @@ std::string Dataplane::stats_json() const {
                             {"dispatched_in", wc.ctr.dispatched_in.get()},
                             {"dispatched_out", wc.ctr.dispatched_out.get()},
                             {"bypassed", wc.ctr.bypassed.get()},
+                            {"loops", wc.ctr.loops.get()},  // the heartbeat (aiqos_worker_loops_total)
                             {"parse", parse}});
   }
   // RX to TX inside the appliance, all workers together (bucket upper bounds).
