@@ -181,8 +181,11 @@ void operations_metrics(std::string& out, const json& a) {
   if (!a.is_object()) return;
   if (auto v = a.find("version"); v != a.end() && v->is_object()) {
     Family f("aiqos_build_info", "gauge", "Always 1; labels: aiqosd's version and git describe.");
-    f.sample("aiqos_build_info",
-             Labels().add("version", v->value("version", "")).add("git", v->value("git", "")).s, "1");
+    auto str = [&](const char* k) {
+      auto it = v->find(k);
+      return it != v->end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    f.sample("aiqos_build_info", Labels().add("version", str("version")).add("git", str("git")).s, "1");
     out += f.text;
   }
   if (auto p = a.find("policy"); p != a.end() && p->is_object()) {
