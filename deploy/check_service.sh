@@ -96,15 +96,15 @@ grep -q 'worker(s) forwarding' "$RUN/aiqosd.log" && pass "ports and workers were
 	fail "no 'worker(s) forwarding' in the log"
 
 show=$(ctl --json policy show)
-[[ $(jget data.file <<<"$show") == "$STAGE$ETC/aiqos/aiqos.yaml" ]] && pass "policy show: the installed policy is in force" ||
-	fail "policy show: file is $(jget data.file <<<"$show")"
+[[ $(jget file <<<"$show") == "$STAGE$ETC/aiqos/aiqos.yaml" ]] && pass "policy show: the installed policy is in force" ||
+	fail "policy show: file is $(jget file <<<"$show")"
 # The classes of config/aiqos.yaml: the "  - name:" entries between "classes:" and "rules:".
 want_classes=$(sed -n '/^classes:/,/^rules:/s/^  - name: *\([^ ]*\).*/\1/p' "$REPO/config/aiqos.yaml" | xargs)
-got_classes=$(jget data.classes <<<"$show" | python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(sys.stdin)))')
+got_classes=$(jget classes <<<"$show" | python3 -c 'import json,sys; print(" ".join(c["name"] for c in json.load(sys.stdin)))')
 [[ $got_classes == "$want_classes" ]] && pass "classes in force: $got_classes" ||
 	fail "classes in force '$got_classes', config/aiqos.yaml has '$want_classes'"
 version=$("$STAGE$BIN/aiqosd" --version)
-[[ $(ctl --json status | jget data.version) == "${version#aiqosd }" ]] && pass "aiqosctl status: version ${version#aiqosd }" ||
+[[ $(ctl --json status | jget version) == "${version#aiqosd }" ]] && pass "aiqosctl status: version ${version#aiqosd }" ||
 	fail "status version differs from '$version'"
 
 # Reloads: aiqosctl, then what ExecReload does (SIGHUP).
@@ -116,7 +116,7 @@ if wait_note '^[0-9.]+ RELOADING=1' 10 "$n" >/dev/null && r=$(wait_note '^[0-9.]
 else
 	fail "SIGHUP: no RELOADING=1 then READY=1"
 fi
-gen=$(ctl --json status | jget data.policy.generation)
+gen=$(ctl --json status | jget policy.generation)
 [[ $gen == 3 ]] && pass "generation 3 after two reloads" || fail "generation $gen after two reloads, want 3"
 
 # A broken policy over the installed file: refused with file:line:column, the old one stays.
@@ -132,7 +132,7 @@ kill -HUP "$PID"
 if r=$(wait_note '^[0-9.]+ READY=1.*STATUS=policy reload failed' 10 "$n"); then pass "SIGHUP with a broken policy: $r"; else
 	fail "SIGHUP with a broken policy: no READY=1 saying the reload failed"; fi
 show2=$(ctl --json policy show)
-[[ $(jget data.generation <<<"$show2") == 3 && $(jget data.classes <<<"$show2") == $(jget data.classes <<<"$show") ]] &&
+[[ $(jget generation <<<"$show2") == 3 && $(jget classes <<<"$show2") == "$(jget classes <<<"$show")" ]] &&
 	pass "the running policy stays (generation 3, same classes)" || fail "the policy changed after a refused reload"
 
 # Watchdog: pings while every worker turns its loop; none once worker 0 is stuck.
