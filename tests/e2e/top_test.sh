@@ -49,8 +49,15 @@ sleep 1
 
 tmux -L "$TMUX_SOCK" new-session -d -s top -x 132 -y 40 \
 	"$AIQOSCTL --socket $SOCK top --interval 1; echo top-exit-\$? >$TB_DIR/top.rc; sleep 30"
-sleep 2.3 # the first screen at once, the second a second later: within 2 refreshes
-tmux -L "$TMUX_SOCK" capture-pane -p -t top >"$TB_DIR/pane.txt"
+# The first screen comes at once (rates "-"), the second a second later. Within 2 refreshes (and
+# 0.6 s for the requests of one refresh), the pane must show the interactive class's bit rate.
+t0=$(date +%s.%N)
+for _ in $(seq 13); do
+	sleep 0.2
+	tmux -L "$TMUX_SOCK" capture-pane -p -t top >"$TB_DIR/pane.txt"
+	awk '$1 == "interactive" && $3 != "-" && $3 + 0 > 0 { ok = 1 } END { exit !ok }' "$TB_DIR/pane.txt" && break
+done
+info "pane after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s:"
 cat "$TB_DIR/pane.txt"
 want_classes=$(sed -n '/^classes:/,/^rules:/s/^  - name: *\([^ ]*\).*/\1/p' "$POLICY")
 for c in $want_classes; do
