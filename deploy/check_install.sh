@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The install layout and the systemd unit, from a real `meson install --destdir` into a temporary
-# directory. Registered as meson test 'install-layout' (suite install); exit 0 pass, 1 fail.
+# The install layout, the systemd unit, the man pages (man -l) and the bash completion, from a real
+# `meson install --destdir` into a temporary directory. Registered as meson test 'install-layout' (suite install); exit 0 pass, 1 fail.
 # usage: check_install.sh BUILDDIR PREFIX BINDIR SYSCONFDIR LIBDIR DATADIR MANDIR
 set -euo pipefail
 # shellcheck source=deploy/stage.sh
