@@ -220,7 +220,9 @@ void operations_metrics(std::string& out, const json& a) {
       orps += u64(*c, "over_rps");
       otok += u64(*c, "over_tokens");
       if (auto u = c->find("unclassified"); u != c->end() && u->is_object())
-        for (auto& [reason, v] : u->items()) {
+        for (const auto& item : u->items()) {  // not a structured binding: clang 14 cannot capture one
+          const std::string& reason = item.key();
+          const json& v = item.value();
           if (!is_count(v)) continue;
           auto it = std::find_if(reasons.begin(), reasons.end(), [&](auto& r) { return r.first == reason; });
           if (it == reasons.end() && reasons.size() < 64) reasons.emplace_back(reason, v.get<uint64_t>());
