@@ -5,7 +5,8 @@
 # moved under the staging directory (the policy, /run/aiqos). notify_stub.py stands in for
 # systemd's notification socket, WATCHDOG_USEC for the unit's WatchdogSec (shortened to 1 s).
 #   - READY=1 with a STATUS= line once ports and workers are up; `aiqosctl policy show` shows the
-#     installed policy (file and classes of config/aiqos.yaml); version in status and --version
+#     installed policy (file and classes of config/aiqos.yaml); the version of --version in
+#     aiqosctl status and DPDK telemetry
 #   - a reload by aiqosctl, then ExecReload (SIGHUP): RELOADING=1 then READY=1, generation +1
 #   - a broken policy over the installed file: `aiqosctl policy reload` refused with
 #     file:line:column, SIGHUP too (STATUS says so), generation and classes as before
@@ -106,6 +107,14 @@ got_classes=$(jget classes <<<"$show" | python3 -c 'import json,sys; print(" ".j
 version=$("$STAGE$BIN/aiqosd" --version)
 [[ $(ctl --json status | jget version) == "${version#aiqosd }" ]] && pass "aiqosctl status: version ${version#aiqosd }" ||
 	fail "status version differs from '$version'"
+
+# DPDK telemetry's /aiqos/status carries the same version.
+if command -v dpdk-telemetry.py >/dev/null; then
+	tel=$(echo /aiqos/status | dpdk-telemetry.py -f "aqsvc$$" 2>/dev/null | tr -d '\n' || true)
+	v=${version#aiqosd }
+	[[ $tel == *"\"version\": \"$v\""* ]] && pass "telemetry /aiqos/status: version $v" ||
+		fail "telemetry /aiqos/status has no version '$v': ${tel:0:200}"
+fi
 
 # Reloads: aiqosctl, then what ExecReload does (SIGHUP).
 ctl policy reload >/dev/null && pass "aiqosctl policy reload" || fail "aiqosctl policy reload failed"
