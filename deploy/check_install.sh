@@ -1,29 +1,12 @@
 #!/usr/bin/env bash
-# The install layout and the systemd unit, from a real `meson install --destdir` into a temporary
-# directory. Registered as meson test 'install-layout' (suite install); exit 0 pass, 1 fail.
-# usage: check_install.sh BUILDDIR PREFIX BINDIR SYSCONFDIR LIBDIR DATADIR
+# The install layout, the systemd unit, the man pages (man -l) and the bash completion, from a real
+# `meson install --destdir` into a temporary directory. Registered as meson test 'install-layout' (suite install); exit 0 pass, 1 fail.
+# usage: check_install.sh BUILDDIR PREFIX BINDIR SYSCONFDIR LIBDIR DATADIR MANDIR
 set -euo pipefail
-build=$1 prefix=$2 bindir=$3 sysconfdir=$4 libdir=$5 datadir=$6
-
-stage=$(mktemp -d /tmp/aiqos-stage.XXXXXX)
-trap 'rm -rf "$stage"' EXIT
-fails=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# meson's rule: a relative directory option is under the prefix, an absolute one is itself.
-abs() { if [[ $1 == /* ]]; then echo "$1"; else echo "$prefix/$1"; fi; }
-BIN=$(abs "$bindir") ETC=$(abs "$sysconfdir") LIB=$(abs "$libdir") DATA=$(abs "$datadir")
-UNIT=$prefix/lib/systemd/system/aiqosd.service
-
-if ! meson install -C "$build" --no-rebuild --destdir "$stage" >"$stage.log" 2>&1; then
-	cat "$stage.log"
-	rm -f "$stage.log"
-	echo "FAIL: meson install --destdir $stage"
-	exit 1
-fi
-rm -f "$stage.log"
-echo "INFO: installed into $stage (prefix $prefix):"
+# shellcheck source=deploy/stage.sh
+source "$(dirname "$0")/stage.sh"
+stage_install "$@"
+stage=$STAGE
 (cd "$stage" && find . -type f | sort | sed 's|^\.|  |')
 
 want_file() { # path-under-stage description [test-flag]
@@ -44,6 +27,50 @@ for d in README.md deployment.md troubleshooting.md architecture.md; do
 	want_file "$DATA/doc/aiqos/$d" "doc"
 done
 
+want_file "$DATA/aiqos/grafana/aiqos-dashboard.json" "Grafana dashboard"
+want_file "$DATA/aiqos/prometheus/aiqos-rules.yml" "Prometheus rules"
+
+# Man pages: installed, and man renders each without an error from groff.
+for page in man8/aiqosd.8 man8/aiqosctl.8 man5/aiqos.yaml.5; do
+	want_file "$MAN/$page" "man page"
+	[[ -f $stage$MAN/$page ]] || continue
+	rendered=$(MANWIDTH=80 man -l "$stage$MAN/$page" 2>"$stage.man-err" | col -b)
+	# Wide tables of docs/policy.md make troff and tbl say they cannot fit a line or a table in 80
+	# columns: layout, not errors. Anything else on stderr fails.
+	errors=$(grep -v -e 'warning.*cannot adjust line' -e "warning.*can't break line" \
+		-e "warning: file '<standard input>', around line" -e 'table wider than line width' "$stage.man-err" || true)
+	if [[ -n $errors ]]; then
+		fail "man -l $page: $(head -n 3 <<<"$errors")"
+	elif grep -q '^NAME' <<<"$rendered" && (($(wc -l <<<"$rendered") > 20)); then
+		pass "man -l $page renders ($(wc -l <<<"$rendered") lines): $(sed -n '/^NAME/{n;p;q}' <<<"$rendered" | xargs)"
+		[[ $page == */aiqosd.8 ]] && aiqosd_man=$rendered
+	else
+		fail "man -l $page: no NAME section or too short"
+	fi
+	rm -f "$stage.man-err"
+done
+grep -q -- '--log-level' <<<"${aiqosd_man-}" && grep -q -- '--policy' <<<"${aiqosd_man-}" &&
+	pass "aiqosd(8) lists the options of aiqosd --help" || fail "aiqosd(8) lacks --policy or --log-level"
+grep -q 'default_class' "$stage$MAN/man5/aiqos.yaml.5" && pass "aiqos.yaml(5) holds docs/policy.md" ||
+	fail "aiqos.yaml(5) lacks docs/policy.md's default_class"
+
+# bash completion: the installed file completes commands, subcommands and option values.
+comp=$stage$DATA/bash-completion/completions/aiqosctl
+want_file "${comp#"$stage"}" "bash completion"
+complete_words() { # WORDS... (the last one is being completed): prints the completions
+	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _aiqosctl; echo "${COMPREPLY[*]}"' \
+		_ "$comp" "$@" 2>&1
+}
+if [[ -f $comp ]]; then
+	for c in "st|status stats" "policy |show reload" "stats --by m|model" "bypass o|on off" "top --i|--interval --iterations"; do
+		IFS=' ' read -r -a words <<<"aiqosctl ${c%%|*}"
+		[[ ${c%%|*} == *' ' ]] && words+=("")
+		got=$(complete_words "${words[@]}")
+		[[ $got == "${c#*|}" ]] && pass "completion of 'aiqosctl ${c%%|*}': $got" ||
+			fail "completion of 'aiqosctl ${c%%|*}': '$got', want '${c#*|}'"
+	done
+fi
+
 obj=$stage$LIB/aiqos/aiqos_steer.bpf.o
 if [[ -f $obj ]]; then
 	machine=$(LC_ALL=C readelf -h "$obj" 2>/dev/null | sed -n 's/^ *Machine: *//p')
@@ -59,13 +86,15 @@ fi
 
 unit=$stage$UNIT
 if [[ -f $unit ]]; then
-	exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
-	envfile=$(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$unit")
+	exec_start=$(unit_value ExecStart)
+	envfile=$(unit_value EnvironmentFile)
+	envfile=${envfile#-}
 	[[ ${exec_start%% *} == "$BIN/aiqosd" ]] && pass "ExecStart runs $BIN/aiqosd" ||
 		fail "ExecStart '$exec_start' does not run $BIN/aiqosd"
 	[[ $envfile == "$ETC/default/aiqosd" ]] && pass "EnvironmentFile=$envfile" ||
 		fail "EnvironmentFile '$envfile' is not $ETC/default/aiqosd"
 	for key in 'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failure' 'LimitMEMLOCK=infinity' \
+		'Type=notify' 'NotifyAccess=main' 'WatchdogSec=10' \
 		'CapabilityBoundingSet=CAP_IPC_LOCK CAP_SYS_ADMIN CAP_NET_ADMIN CAP_NET_RAW CAP_SETPCAP CAP_SETUID CAP_SETGID CAP_CHOWN'; do
 		grep -qxF "$key" "$unit" && pass "unit has $key" || fail "unit lacks $key"
 	done
@@ -92,15 +121,18 @@ if [[ -f $unit ]]; then
 		[[ -z $bad ]] && pass "unit syntax (sections, key=value)" || fail "unit lines not key=value: $bad"
 	fi
 	# The environment file must parse as shell-style assignments (systemd's EnvironmentFile).
-	if (set -a && . "$stage$ETC/default/aiqosd" && [[ -v AIQOSD_EAL_ARGS && -v AIQOSD_ARGS ]]); then
+	if (set -a && . "$stage$ENVFILE" && [[ -v AIQOSD_EAL_ARGS && -v AIQOSD_ARGS ]]); then
 		pass "environment file defines AIQOSD_EAL_ARGS and AIQOSD_ARGS"
 	else
 		fail "environment file does not define AIQOSD_EAL_ARGS and AIQOSD_ARGS"
 	fi
+	# The service runs the installed policy: ExecStart passes --policy ${AIQOSD_POLICY}, and the
+	# environment file names the policy meson installed.
+	policy=$(set -a && . "$stage$ENVFILE" && echo "${AIQOSD_POLICY-}")
+	[[ $policy == "$ETC/aiqos/aiqos.yaml" ]] && pass "AIQOSD_POLICY=$policy (installed)" ||
+		fail "AIQOSD_POLICY='$policy' is not the installed $ETC/aiqos/aiqos.yaml"
+	[[ $exec_start == *'--policy ${AIQOSD_POLICY}'* ]] && pass "ExecStart passes --policy \${AIQOSD_POLICY}" ||
+		fail "ExecStart '$exec_start' does not pass --policy \${AIQOSD_POLICY}"
 fi
 
-if ((fails > 0)); then
-	echo "RESULT: FAIL ($fails)"
-	exit 1
-fi
-echo "RESULT: PASS"
+stage_result

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "aiqos_version.h"
+#include "aiqosctl/top.h"
 #include "control/ctl_protocol.h"
 #include "control/policy.h"
 
@@ -60,12 +62,16 @@ const char* kHelp =
     "                                  request and appliance statistics\n"
     "  stats reset                     zero the request statistics\n"
     "  bypass on|off                   forward every frame unparsed and unclassified (on), or resume (off)\n"
+    "  top [--interval SEC] [--iterations N]\n"
+    "                                  live view per class and model (frames/s, bit/s, requests/s,\n"
+    "                                  TTFT p99, drops); q quits\n"
     "\n"
     "Global options:\n"
     "  --socket PATH   control socket (default /run/aiqos/aiqosd.sock)\n"
     "  --json          print the daemon's reply data as JSON instead of tables\n"
     "  --timeout SEC   give up waiting for a reply after SEC seconds (default 10)\n"
     "  -h, --help      this help; `aiqosctl COMMAND --help` for one command\n"
+    "  -V, --version   the version\n"
     "\n"
     "Exit codes: 0 ok, 1 daemon error or daemon unreachable, 2 usage error.\n";
 
@@ -472,6 +478,19 @@ bool build(const std::vector<std::string>& w, Global& g, Command& c) {
     if (vm.count("model")) c.args["model"] = vm["model"].as<std::string>();
     return !help;
   }
+  if (head == "top") {
+    own.add_options()("interval", po::value<double>()->default_value(1.0), "seconds between refreshes")(
+        "iterations", po::value<unsigned>()->default_value(0), "refreshes before exiting (0: until q)");
+    auto vm = parse_sub(rest, own, nullptr, g,
+                        "Usage: aiqosctl top [--interval SEC] [--iterations N]\n"
+                        "  A live view of the classes and models, redrawn every SEC seconds; q quits.",
+                        help);
+    c.name = "top";
+    c.args["interval"] = vm["interval"].as<double>();
+    c.args["iterations"] = vm["iterations"].as<unsigned>();
+    if (!(c.args["interval"].get<double>() >= 0.1)) throw UsageError("top: --interval must be at least 0.1 s");
+    return !help;
+  }
   if (head == "bypass") {
     own.add_options()("state", po::value<std::string>(), "on or off");
     po::positional_options_description pos;
@@ -523,6 +542,9 @@ int run(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       std::cout << kHelp;
       return kOk;
+    } else if (a == "-V" || a == "--version") {
+      std::cout << "aiqosctl " << aiqos::version_string() << '\n';
+      return kOk;
     } else if (a == "--json") {
       g.json = true;
     } else if (a == "--socket" || a == "--timeout") {
@@ -547,6 +569,10 @@ int run(int argc, char** argv) {
 
   Command c;
   if (!build(words, g, c)) return kOk;  // --help
+  if (c.name == "top")  // client side: many requests, one screen
+    return aiqos::ctl::run_top([&g](const std::string& cmd, const json& args) { return call(g, cmd, args); },
+                               {.interval_s = c.args["interval"].get<double>(),
+                                .iterations = c.args["iterations"].get<unsigned>()});
   aiqos::CtlResult r = call(g, c.name, c.args);
   if (!r.ok) {
     std::cerr << "aiqosctl: " << r.error << '\n';

@@ -10,6 +10,8 @@
 #include "control/policy_yaml.h"
 #include "control/tenant_salt.h"
 
+#include "aiqos_version.h"
+
 namespace aiqos {
 namespace {
 
@@ -165,7 +167,7 @@ CtlResult Appliance::status() {
     drops += t.drops_total();
   }
   double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  return CtlResult::success({{"version", "0.1.0"},
+  return CtlResult::success({{"version", version_string()},
                              {"uptime_s", up},
                              {"workers", dp_.nb_workers()},
                              {"ports", ports},
@@ -223,6 +225,9 @@ nlohmann::json Appliance::appliance_json() {
   std::lock_guard lk(mu_);
   nlohmann::json j = nlohmann::json::parse(dp_.stats_json());
   j["classes"] = classes_json();
+  // For aiqos_build_info and the reload alerts (docs/metrics.md).
+  j["version"] = {{"version", AIQOS_VERSION}, {"git", AIQOS_GIT_DESCRIBE}};
+  j["policy"] = {{"generation", generation_}, {"reloads_ok", reloads_ok_}, {"reloads_failed", reloads_failed_}};
   return j;
 }
 

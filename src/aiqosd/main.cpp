@@ -7,6 +7,7 @@
 #include <linux/capability.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include "control/options.h"
 #include "aiqosd/appliance.h"
 #include "aiqosd/privileges.h"
+#include "aiqosd/service_notify.h"
 #include "control/ctl_server.h"
 #include "control/metrics.h"
 #include "dataplane/telemetry.h"
@@ -33,12 +35,14 @@ namespace {
 volatile std::sig_atomic_t g_signal = 0;  // signal handler: wo, control loop: ro (SIGINT/SIGTERM)
 volatile std::sig_atomic_t g_hup = 0;     // SIGHUP: reload the policy
 volatile std::sig_atomic_t g_usr1 = 0;    // SIGUSR1: reopen the request log (rotation)
+volatile std::sig_atomic_t g_usr2 = 0;    // SIGUSR2 with --test-stall-signal: stall worker 0 (test only)
 
 void on_signal(int sig) { g_signal = sig; }
 void on_hup(int) { g_hup = 1; }
 void on_usr1(int) { g_usr1 = 1; }
+void on_usr2(int) { g_usr2 = 1; }
 
-void install_signals() {
+void install_signals(bool test_stall) {
   struct sigaction sa{};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -48,6 +52,23 @@ void install_signals() {
   sigaction(SIGHUP, &sa, nullptr);
   sa.sa_handler = on_usr1;
   sigaction(SIGUSR1, &sa, nullptr);
+  if (test_stall) {
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, nullptr);
+  }
+}
+
+// systemd's STATUS= line: the policy in force, ports, workers and traffic so far.
+std::string status_line(aiqos::Appliance& app) {
+  const nlohmann::json s = app.status().data;
+  const nlohmann::json& pol = s["policy"];
+  std::string file = pol["file"].get<std::string>();
+  return "policy generation " + std::to_string(pol["generation"].get<uint32_t>()) +
+         (file.empty() ? " (built-in)" : " from " + file) + "; " + std::to_string(s["ports"].size()) +
+         " ports, " + std::to_string(s["workers"].get<unsigned>()) + " workers; frames rx " +
+         std::to_string(s["frames"]["rx"].get<uint64_t>()) + " tx " + std::to_string(s["frames"]["tx"].get<uint64_t>()) +
+         " dropped " + std::to_string(s["frames"]["drops"].get<uint64_t>()) + "; requests " +
+         std::to_string(s["requests"].get<uint64_t>());
 }
 
 // An empty capture for the unused RX side of offline mode's output port.
@@ -79,6 +100,7 @@ int run(int argc, char** argv) {
     case aiqos::ParseOutcome::error: return 2;
     case aiqos::ParseOutcome::run: break;
   }
+  spdlog::set_level(spdlog::level::from_str(opts.log_level));
 
   // Who to become after start-up, and what to keep: checked before anything starts.
   aiqos::RunAs run_as;
@@ -129,7 +151,7 @@ int run(int argc, char** argv) {
     if (!empty_pcap.empty()) unlink(empty_pcap.c_str());
     return 1;
   }
-  install_signals();
+  install_signals(opts.test_stall_signal);
 
   int rc = 0;
   bool priv_failed = false;
@@ -186,21 +208,46 @@ int run(int argc, char** argv) {
     }
     if (rc == 0) {
       using clock = std::chrono::steady_clock;
+      aiqos::ServiceNotify notify;  // sd_notify: from this loop only
+      bool ready = false;
+      std::vector<uint64_t> heartbeats(dp.nb_workers());
+      auto last_status = clock::now();
       auto last_print = clock::now();
       auto last_rx_change = clock::now();
       uint64_t last_rx = 0;
       while (g_signal == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         app.poll();
+        auto now = clock::now();
+        for (uint16_t w = 0; w < dp.nb_workers(); ++w) heartbeats[w] = dp.heartbeat(w);
+        // Ready once every worker has turned its poll loop (ports were started by init()).
+        if (!ready && std::all_of(heartbeats.begin(), heartbeats.end(), [](uint64_t h) { return h > 0; })) {
+          ready = true;
+          notify.ready(status_line(app));
+          spdlog::info("ready: {}", status_line(app));
+          last_status = now;
+        }
+        if (ready) notify.watchdog(heartbeats, now);
+        if (ready && now - last_status >= std::chrono::seconds(10)) {
+          notify.status(status_line(app));
+          last_status = now;
+        }
         if (g_hup) {
           g_hup = 0;
-          app.reload("");
+          notify.reloading();
+          aiqos::CtlResult r = app.reload("");
+          notify.ready(r.ok ? status_line(app)
+                            : "policy reload failed, the running policy stays: " + r.error.substr(0, r.error.find('\n')));
+        }
+        if (g_usr2) {
+          g_usr2 = 0;
+          spdlog::warn("--test-stall-signal: SIGUSR2: worker 0 stalls (test only)");
+          dp.test_stall_worker0();
         }
         if (g_usr1) {
           g_usr1 = 0;
           app.reopen_log();
         }
-        auto now = clock::now();
         if (opts.stats_interval_s > 0 &&
             std::chrono::duration<double>(now - last_print).count() >= opts.stats_interval_s) {
           std::cout << "[aiqosd] " << dp.stats_line() << std::endl;
@@ -217,6 +264,7 @@ int run(int argc, char** argv) {
           }
         }
       }
+      notify.stopping();
       if (g_signal != 0) spdlog::info("signal {}: stopping", static_cast<int>(g_signal));
       ctl.stop();
       prom.stop();

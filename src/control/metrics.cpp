@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -213,6 +214,80 @@ void appliance_metrics(std::string& out, const json& a) {
   }
 }
 
+// --- block: operations metrics (deploy/grafana dashboard, deploy/prometheus alerts) ---
+// Build, policy reloads, worker heartbeats, per-class traffic and unclassified flows, from the
+// "version", "policy", "workers" and "classes" fields of the appliance JSON.
+void operations_metrics(std::string& out, const json& a) {
+  if (!a.is_object()) return;
+  if (auto v = a.find("version"); v != a.end() && v->is_object()) {
+    Family f("aiqos_build_info", "gauge", "Always 1; labels: aiqosd's version and git describe.");
+    auto str = [&](const char* k) {
+      auto it = v->find(k);
+      return it != v->end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    f.sample("aiqos_build_info", Labels().add("version", str("version")).add("git", str("git")).s, "1");
+    out += f.text;
+  }
+  if (auto p = a.find("policy"); p != a.end() && p->is_object()) {
+    Family g("aiqos_policy_generation", "gauge", "Generation of the policy in force (1 at start, +1 a reload).");
+    g.sample("aiqos_policy_generation", "", num(u64(*p, "generation")));
+    Family r("aiqos_policy_reloads_total", "counter", "Policy reloads (SIGHUP, aiqosctl), by result.");
+    r.sample("aiqos_policy_reloads_total", Labels().add("result", "ok").s, num(u64(*p, "reloads_ok")));
+    r.sample("aiqos_policy_reloads_total", Labels().add("result", "failed").s, num(u64(*p, "reloads_failed")));
+    out += g.text + r.text;
+  }
+  constexpr size_t kMaxRows = 256;  // cardinality cap on daemon-made labels (workers, classes)
+  if (auto ws = a.find("workers"); ws != a.end() && ws->is_array()) {
+    Family loops("aiqos_worker_loops_total", "counter",
+                 "Poll loops of a worker: its heartbeat. A worker whose rate is 0 is stuck.");
+    Family created("aiqos_flows_created_total", "counter", "Flows created, all workers.");
+    Family over("aiqos_over_budget_total", "counter",
+                "Requests over a request-rate (rps) or token budget of their class, all workers.");
+    uint64_t nc = 0, orps = 0, otok = 0;
+    bool any = false;
+    size_t n = 0;
+    for (auto& w : *ws) {
+      if (!w.is_object() || ++n > kMaxRows) continue;
+      if (has_u64(w, "loops"))
+        loops.sample("aiqos_worker_loops_total", Labels().add("worker", num(u64(w, "worker"))).s, num(u64(w, "loops")));
+      auto c = w.find("classifier");
+      if (c == w.end() || !c->is_object()) continue;
+      any = true;
+      nc += u64(*c, "flows_created");
+      orps += u64(*c, "over_rps");
+      otok += u64(*c, "over_tokens");
+    }
+    if (loops.has_samples) out += loops.text;
+    if (any) {
+      created.sample("aiqos_flows_created_total", "", num(nc));
+      over.sample("aiqos_over_budget_total", Labels().add("budget", "rps").s, num(orps));
+      over.sample("aiqos_over_budget_total", Labels().add("budget", "tokens").s, num(otok));
+      // Unclassified flows by reason: aiqos_flows_unclassified_total, with the other by-name families.
+      out += created.text;
+      out += over.text;
+    }
+  }
+  if (auto cs = a.find("classes"); cs != a.end() && cs->is_array()) {
+    Family frames("aiqos_class_frames_total", "counter", "Frames charged to a class.");
+    Family bytes("aiqos_class_bytes_total", "counter", "Bytes charged to a class.");
+    Family policed("aiqos_class_policed_total", "counter",
+                   "Frames of a class over its rate (dropped, remarked or demoted per its exceed action).");
+    Family demoted("aiqos_class_demoted_total", "counter", "Frames of a class demoted to another class.");
+    size_t n = 0;
+    for (auto& c : *cs) {
+      if (!c.is_object() || !c.contains("name") || !c["name"].is_string() || ++n > kMaxRows) continue;
+      std::string l = Labels().add("class", c["name"].get<std::string>()).s;
+      if (has_u64(c, "frames")) frames.sample("aiqos_class_frames_total", l, num(u64(c, "frames")));
+      if (has_u64(c, "bytes")) bytes.sample("aiqos_class_bytes_total", l, num(u64(c, "bytes")));
+      if (has_u64(c, "policed")) policed.sample("aiqos_class_policed_total", l, num(u64(c, "policed")));
+      if (has_u64(c, "demoted")) demoted.sample("aiqos_class_demoted_total", l, num(u64(c, "demoted")));
+    }
+    for (Family* f : {&frames, &bytes, &policed, &demoted})
+      if (f->has_samples) out += f->text;
+  }
+}
+// --- end block: operations metrics ---
+
 }  // namespace
 
 std::string render_metrics(const StatsAgg& agg, const json& appliance) {
@@ -270,6 +345,7 @@ std::string render_metrics(const StatsAgg& agg, const json& appliance) {
     if (f->has_samples) out += f->text;
   out += over.text;
   appliance_metrics(out, appliance);
+  operations_metrics(out, appliance);
   return out;
 }
 

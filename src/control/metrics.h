@@ -7,8 +7,12 @@
 // daemon's counters as JSON, in the shape of Dataplane::stats_json():
 //   {"ports":   [{"port", "rx_packets", "tx_packets", "rx_bytes", "tx_bytes",
 //                 "no_mbuf", "imissed", "drops": {"reason": n, ...}}, ...],
-//    "workers": [{"worker", "classifier": {"flows_active",
-//                 "reassembly_bytes_in_use", "request_records_dropped"}}, ...]}
+//    "workers": [{"worker", "loops", "classifier": {"flows_active", "flows_created",
+//                 "reassembly_bytes_in_use", "request_records_dropped", "over_rps",
+//                 "over_tokens", "unclassified": {"reason": n, ...}}}, ...],
+//    "classes": [{"name", "frames", "bytes", "policed", "demoted"}, ...],
+//    "version": {"version", "git"},
+//    "policy":  {"generation", "reloads_ok", "reloads_failed"}}
 // Missing fields are skipped, never an error.
 #pragma once
 

@@ -2,7 +2,10 @@
 
 #include "control/policy.h"
 
+#include "aiqos_version.h"
+
 #include <arpa/inet.h>  // xdp steering: inet_pton
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdlib>
 #include <ostream>
@@ -49,6 +52,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
   // clang-format off
   desc.add_options()
     ("help,h", "show this help and exit")
+    ("version,V", "show the version and exit")
+    ("log-level", po::value(&o.log_level)->default_value(o.log_level),
+       "log level of aiqosd's own messages: trace, debug, info, warn, error, critical or off "
+       "(DPDK's are EAL's --log-level)")
     ("stats-interval", po::value(&o.stats_interval_s)->default_value(o.stats_interval_s),
        "print per-port counters every SEC seconds (0: only at exit)")
     ("stats-json", po::value(&o.stats_json),
@@ -166,9 +173,15 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
          "e.g. 198.18.0.0/24,fd00:198:18::/64");
   // --- end block: xdp steering ---
 
+  // Not in --help (nor the man page): test hooks.
+  po::options_description hidden;
+  hidden.add_options()("test-stall-signal", "test only: SIGUSR2 stalls worker 0 (docs/deployment.md, Watchdog)");
+  po::options_description all;
+  all.add(desc).add(hidden);
+
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     err << "aiqosd: " << e.what() << " (see --help)\n";
@@ -178,6 +191,17 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     out << desc << '\n';
     return ParseOutcome::help;
   }
+  if (vm.count("version")) {
+    out << "aiqosd " << version_string() << '\n';
+    return ParseOutcome::help;
+  }
+  static constexpr const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (std::find(std::begin(kLevels), std::end(kLevels), o.log_level) == std::end(kLevels)) {
+    err << "aiqosd: --log-level must be trace, debug, info, warn, error, critical or off, not '" << o.log_level
+        << "'\n";
+    return ParseOutcome::error;
+  }
+  o.test_stall_signal = vm.count("test-stall-signal") != 0;
   if (dispatch == "auto") {
     o.dispatch = DispatchMode::auto_;
   } else if (dispatch == "rss") {

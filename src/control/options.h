@@ -16,6 +16,7 @@ enum class DispatchMode : uint8_t { auto_, rss, software };
 
 struct Options {
   // Reporting
+  std::string log_level = "info";  // spdlog level: trace, debug, info, warn, error, critical, off
   double stats_interval_s = 0;  // live counter line every N seconds; 0 = off
   std::string stats_json;       // final counters as JSON, written on exit
   // Lifecycle
@@ -72,12 +73,15 @@ struct Options {
   std::string ctl_socket = "/run/aiqos/aiqosd.sock";  // empty: no control socket
   std::string prometheus = "127.0.0.1:9470";        // HOST:PORT of /metrics; empty: off
   bool prometheus_allow_remote = false;
+  // Test only (hidden option --test-stall-signal): SIGUSR2 makes worker 0 spin without advancing
+  // its heartbeat, as a worker stuck in a loop would, so the watchdog test can see the pings stop.
+  bool test_stall_signal = false;
 };
 
 enum class ParseOutcome { run, help, error };
 
 // Parses the aiqos part of argv (argv[0] is a program name, as after EAL).
-// On `help` the usage text is written to `out`; on `error` a one-line reason
+// On `help` the usage text (or, for --version, the version) is written to `out`; on `error` a one-line reason
 // to `err`.
 ParseOutcome parse_options(int argc, char** argv, Options& opts, std::ostream& out,
                            std::ostream& err);

@@ -658,6 +658,7 @@ std::string Dataplane::stats_json() const {
                             {"bypassed", wc.ctr.bypassed.get()},
                             {"multi_seg", wc.ctr.multi_seg.get()},
                             {"multi_seg_too_long", wc.ctr.multi_seg_too_long.get()},
+                            {"loops", wc.ctr.loops.get()},  // the heartbeat (aiqos_worker_loops_total)
                             {"parse", parse}});
   }
   // RX to TX inside the appliance, all workers together (bucket upper bounds).

@@ -101,6 +101,10 @@ struct Shared {
   // Operator bypass (--bypass, aiqosctl bypass on): frames go port to port with no parsing,
   // classification or QoS. dataplane: ro (one relaxed load per poll loop), ctlplane: wo.
   std::atomic<bool> bypass{false};
+  // Test only (aiqosd --test-stall-signal, SIGUSR2): worker 0 spins without advancing its heartbeat
+  // (WorkerCounters::loops) until stop, as a worker stuck in a loop would; the systemd watchdog
+  // must then stop being pinged. dataplane: ro (one relaxed load a loop), ctlplane: wo.
+  std::atomic<bool> test_stall{false};
   int ts_offset = -1;             // mbuf dynfield of RX timestamps, -1 if none
   bool shape_ports = false;       // --egress-rate given: every frame goes through the shapers
   uint64_t ts_flag = 0;
@@ -147,6 +151,9 @@ class Dataplane {
   void set_bypass(bool on) noexcept { sh_.bypass.store(on, std::memory_order_relaxed); }
   bool bypass() const noexcept { return sh_.bypass.load(std::memory_order_relaxed); }
   uint64_t total_bypassed() const;
+  // Worker w's heartbeat: its poll-loop count, bumped once a loop (the watchdog reads it).
+  uint64_t heartbeat(uint16_t w) const noexcept { return sh_.workers[w]->ctr.loops.get(); }
+  void test_stall_worker0() noexcept { sh_.test_stall.store(true, std::memory_order_relaxed); }
 
   uint16_t nb_ports() const noexcept { return sh_.nb_ports; }
   uint16_t nb_workers() const noexcept { return sh_.nb_workers; }

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_pause.h>
 
 #include "dataplane/dataplane.h"
 #include "dataplane/stages.h"
@@ -223,7 +224,11 @@ int worker_main(void* arg) {
 
   rte_rcu_qsbr_thread_online(sh.qsv, w.id);
   while (!sh.stop.load(std::memory_order_relaxed)) {
-    w.ctr.loops.add();
+    if (sh.test_stall.load(std::memory_order_relaxed) && w.id == 0) [[unlikely]] {
+      while (!sh.stop.load(std::memory_order_relaxed)) rte_pause();  // test only: stuck, no heartbeat
+      continue;
+    }
+    w.ctr.loops.add();  // the heartbeat the control lcore's watchdog reads
     bool busy = false;
     // Re-anchor the TSC to the wall clock once a second: rte_get_tsc_hz() is
     // an estimate, and request timestamps must not drift (clock_gettime is a

@@ -2,7 +2,8 @@
 # End-to-end: a real Prometheus server scrapes a live aiqosd. aiqosd bridges the testbed's two
 # namespaces with the example policy while curl sends LLM-API requests through it; Prometheus
 # (in the DUT namespace, where aiqosd's loopback-only exporter listens) must see the target up,
-# per-model time-to-first-token histograms and port counters, and promtool must accept the page.
+# per-model time-to-first-token histograms and port counters, and promtool must accept the page;
+# every metric the Grafana dashboard and the alerting rules of deploy/ query must be on it.
 # Exit 0 pass, 1 fail, 77 skip (not root, or no prometheus binary).
 # usage: prometheus_aiqosd_test.sh AIQOSD
 set -uo pipefail
@@ -50,6 +51,16 @@ if command -v promtool >/dev/null; then
 	else
 		fail "promtool: $(head -5 "$TB_DIR/promtool.txt")"
 	fi
+fi
+
+# Every metric the Grafana dashboard and the alerting rules (deploy/) query is on this page.
+if python3 "$REPO/deploy/check_dashboard.py" "$REPO/deploy/grafana/aiqos-dashboard.json" \
+	"$REPO/deploy/prometheus/aiqos-rules.yml" --scrape "$TB_DIR/metrics.txt" \
+	>"$TB_DIR/dashboard.txt" 2>&1; then
+	pass "every dashboard and rule query names a metric aiqosd exports ($(grep -c '^PASS' "$TB_DIR/dashboard.txt") checks)"
+	grep '^INFO' "$TB_DIR/dashboard.txt" || true
+else
+	fail "dashboard/rules queries: $(grep -E '^FAIL|Error' "$TB_DIR/dashboard.txt" | head -5)"
 fi
 
 cat >"$TB_DIR/prometheus.yml" <<YAML
