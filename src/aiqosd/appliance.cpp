@@ -89,6 +89,9 @@ void Appliance::init() {
     agg_.add(r, cls);
   });
   dp_.init(opts_, pending_.capture.headers);
+  std::vector<const FleetUsage*> usage;
+  for (uint16_t w = 0; w < dp_.nb_workers(); ++w) usage.push_back(&dp_.fleet_usage(w));
+  fleet_ = std::make_unique<FleetSync>(dp_.fleet_view(), std::move(usage));
   std::lock_guard lk(mu_);
   CtlResult r = publish_locked(std::move(pending_), policy_file_);
   if (!r.ok) throw std::runtime_error(r.error);
@@ -98,7 +101,15 @@ void Appliance::poll() {
   if (dp_.drain_requests() > 0) log_.flush();
 }
 
+void Appliance::start() {
+  dp_.start();
+  // Offline (--pcap-in) frame times are the capture's: fleet budgets stay at
+  // their local share there.
+  if (opts_.pcap_in.empty()) fleet_->start();
+}
+
 void Appliance::stop() {
+  if (fleet_) fleet_->stop();
   dp_.stop();
   log_.flush();
 }
@@ -121,6 +132,8 @@ CtlResult Appliance::publish_locked(Policy p, const std::string& file) {
   if (!snap) return CtlResult::failure(err);
   ++generation_;
   dp_.publish(std::move(snap));
+  const Policy& in_force = dp_.policy()->engine->policy();
+  if (fleet_) fleet_->configure(in_force.fleet, fleet_keys(in_force));
   policy_file_ = file;
   loaded_at_ = std::chrono::system_clock::now();
   spdlog::info("policy generation {} in force ({} classes, {} rules){}", generation_,
@@ -223,6 +236,7 @@ nlohmann::json Appliance::appliance_json() {
   std::lock_guard lk(mu_);
   nlohmann::json j = nlohmann::json::parse(dp_.stats_json());
   j["classes"] = classes_json();
+  if (fleet_ && fleet_->enabled()) j["fleet"] = fleet_->status();
   return j;
 }
 
@@ -308,6 +322,8 @@ CtlResult Appliance::stats(const std::string& by) {
           k["policed"] = c["policed"];
         }
   }
+  // Fleet budgets: this box's part of each window and the fleet's total.
+  if ((by == "tenant" || by == "class") && fleet_ && fleet_->enabled()) (*s)["fleet"] = fleet_->status();
   return CtlResult::success(*s);
 }
 
