@@ -12,11 +12,17 @@
 #   - Redis restarted at ~6.5 s: fleet mode logged within 200 ms (two intervals) of its first
 #     PONG, and 100/s +- 10% again;
 #   - every request of both h2loads succeeds: nothing lost or stalled by Redis going away.
+# With MODE tokens (third argument) the budget is 30000 tokens/min with scope: fleet instead
+# (each request's estimate 64 + body/4, the server's reported usage 8 + 64 = 72, corrected when
+# the response ends); each side is offered 50 requests/s for 8 s inside one minute window, and
+# the reported tokens of the requests the two boxes admitted in that window must be 30000 +- 10%
+# (one box alone with a local budget would admit 30000, i.e. 60000 together).
 # Exit 0 pass, 1 fail, 77 skip (not root).
-# usage: fleet_test.sh AIQOSD [AIQOSCTL]
+# usage: fleet_test.sh AIQOSD [AIQOSCTL [requests|tokens]]
 set -uo pipefail
-AIQOSD=$(realpath "${1:?usage: fleet_test.sh AIQOSD [AIQOSCTL]}")
+AIQOSD=$(realpath "${1:?usage: fleet_test.sh AIQOSD [AIQOSCTL [requests|tokens]]}")
 AIQOSCTL=${2:-$(dirname "$AIQOSD")/../aiqosctl/aiqosctl}
+MODE=${3:-requests}
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 [[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
 
@@ -108,14 +114,17 @@ classes:
   - name: default
   - name: tenant-a
     priority: 3
-    requests_per_second: {rate: 100, scope: fleet}
-    exceed: demote
+$(if [[ $MODE == tokens ]]; then
+	echo "    token_budget: {tokens_per_minute: 30000, scope: fleet, action: demote}"
+else
+	printf '    requests_per_second: {rate: 100, scope: fleet}\n    exceed: demote\n'
+fi)
     demote_to: default
 rules:
   - match: {endpoint: chat_completions}
     class: tenant-a
 EOF
-printf '%s' '{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}' >"$WORK/body.json"
+printf '%s' '{"model":"m","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}' >"$WORK/body.json"
 
 for b in A B; do
 	use_bed "$b"
@@ -135,6 +144,59 @@ for ((i = 0; i < 20; i++)); do
 	sleep 0.1
 done
 ((n == 2)) && pass "both aiqosd in fleet mode" || fail "fleet mode on $n of 2 aiqosd"
+
+if [[ $MODE == tokens ]]; then
+	# The 8 s of load must fall inside one minute window: start at most 45 s into a minute.
+	while (($(date +%-S) > 45)); do sleep 0.5; done
+	T0=$(date +%s.%N)
+	for b in A B; do
+		use_bed "$b"
+		tb_cli h2load -c 2 -m 1 --rps 25 -D 8 -d "$WORK/body.json" -H 'content-type: application/json' \
+			"http://$TB_SRV_IP:$TB_PORT/v1/chat/completions" >"$WORK/h2load.$b.log" 2>&1 &
+		BG_PIDS+=($!)
+	done
+	for p in "${BG_PIDS[@]}"; do wait "$p"; done
+	BG_PIDS=()
+	for b in A B; do
+		"$AIQOSCTL" --socket "$WORK/$b.sock" stats --by tenant 2>&1 | sed -n '/^fleet budgets/,$p'
+		use_bed "$b"
+		tb_stop_aiqosd || fail "aiqosd $b exit status $?"
+		save_bed "$b"
+		tb_parse_h2load "$WORK/h2load.$b.log" || { fail "h2load $b summary"; continue; }
+		if ((H2_SUCCEEDED == H2_TOTAL && H2_FAILED == 0 && H2_TOTAL > 300)); then
+			pass "side $b: $H2_SUCCEEDED of $H2_TOTAL requests succeeded"
+		else
+			fail "side $b: total $H2_TOTAL succeeded $H2_SUCCEEDED failed $H2_FAILED errored $H2_ERRORED timeout $H2_TIMEOUT"
+		fi
+	done
+	python3 - "$WORK" "$T0" <<'PY' || FAILS=$((FAILS + 1))
+import datetime, json, sys
+work, t0 = sys.argv[1], float(sys.argv[2])
+window = int(t0) // 60
+adm = est = n = demoted = 0
+sources = set()
+for b in "AB":
+    for line in open(f"{work}/{b}/requests.jsonl"):
+        r = json.loads(line)
+        if r.get("endpoint") != "chat_completions":
+            continue
+        t = datetime.datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp()
+        if int(t) // 60 != window:
+            continue
+        if r.get("budget") is None and r.get("class") == "tenant-a":
+            n += 1
+            adm += r["input_tokens"] + r["output_tokens"]
+            est += r["est_tokens"]
+            sources.add(r["token_source"])
+        else:
+            demoted += 1
+ok = 27000 <= adm <= 33000 and sources == {"usage"}
+print(("PASS: " if ok else "FAIL: ") + f"tokens: the fleet admitted {n} requests, {adm} reported tokens "
+      f"(estimates {est}, token sources {sorted(sources)}), {demoted} demoted; budget 30000 +- 10%")
+sys.exit(0 if ok else 1)
+PY
+	exit 0
+fi
 
 T0=$(date +%s.%N)
 for b in A B; do
