@@ -559,6 +559,15 @@ class Loader {
     return std::nullopt;
   }
 
+  std::optional<std::string> absolute_path(const Field& f, std::string_view what) {
+    auto s = str(f, what);
+    if (s && (*s)[0] != '/') {
+      error(f, "expected " + std::string(what) + ", got " + describe(f.node));
+      return std::nullopt;
+    }
+    return s;
+  }
+
   // `scope: local | fleet` of a budget; fleet needs the fleet section.
   bool fleet_scope(const Field& f, const Policy& p) {
     static constexpr std::string_view kScope[] = {"local", "fleet"};
@@ -581,21 +590,12 @@ class Loader {
         if (auto h = rm->get("host")) set(c.host, str(*h, "a host name or address"));
         if (auto h = rm->get("port")) set(c.port, small<uint16_t>(*h, 1, 65535, "a TCP port"));
         if (auto h = rm->get("unix")) {
-          auto s = str(*h, "the path of a unix socket");
-          if (s && (*s)[0] != '/')
-            error(*h, "expected an absolute path to Redis' unix socket, got " + describe(h->node));
-          else
-            set(c.unix_socket, s);
+          set(c.unix_socket, absolute_path(*h, "the absolute path of Redis' unix socket"));
           if (rm->get("host") || rm->get("port")) error(*h, "give either unix or host/port, not both");
         }
         if (auto h = rm->get("username")) set(c.username, str(*h, "a Redis ACL user name"));
-        if (auto h = rm->get("password_file")) {
-          auto s = str(*h, "the path of a file holding the Redis password");
-          if (s && (*s)[0] != '/')
-            error(*h, "expected an absolute path, got " + describe(h->node));
-          else
-            set(c.password_file, s);
-        }
+        if (auto h = rm->get("password_file"))
+          set(c.password_file, absolute_path(*h, "the absolute path of a file holding the Redis password"));
         if (rm->get("username") && !rm->get("password_file"))
           error(*rm->get("username"), "username needs password_file (AUTH username password)");
         if (auto h = rm->get("tls"))

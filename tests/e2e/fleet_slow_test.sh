@@ -21,27 +21,21 @@ export AIQOS_TB_PREFIX=aqfs$$
 source "$REPO/scripts/lib/testbed.sh"
 # shellcheck source=tests/e2e/lib.sh
 source "$REPO/tests/e2e/lib.sh"
+# shellcheck source=tests/e2e/redis_lib.sh
+source "$REPO/tests/e2e/redis_lib.sh"
 for c in redis-server redis-cli h2load node python3; do
 	command -v "$c" >/dev/null || { echo "FAIL: $c missing (scripts/setup installs it)"; exit 1; }
 done
-REDIS_PID=
 SLEEPER_PID=
 cleanup_redis() {
 	[[ -n $SLEEPER_PID ]] && kill "$SLEEPER_PID" 2>/dev/null && wait "$SLEEPER_PID" 2>/dev/null
-	[[ -n $REDIS_PID ]] && kill -KILL "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-	SLEEPER_PID= REDIS_PID=
-	return 0
+	SLEEPER_PID=
+	redis_kill
 }
 trap 'rc=$?; cleanup_redis; (exit $rc); e2e_finish' EXIT
 
 tb_up || { fail "testbed"; exit 1; }
-redis-server --port 0 --unixsocket "$TB_DIR/redis.sock" --unixsocketperm 777 --save '' --appendonly no \
-	--dir "$TB_DIR" --loglevel warning --enable-debug-command yes >"$TB_DIR/redis.log" 2>&1 </dev/null &
-REDIS_PID=$!
-for ((i = 0; i < 100; i++)); do
-	[[ $(redis-cli -s "$TB_DIR/redis.sock" ping 2>/dev/null) == PONG ]] && break
-	sleep 0.05
-done
+redis_up "$TB_DIR" --enable-debug-command yes || { fail "redis-server did not start"; exit 1; }
 cat >"$TB_DIR/policy.yaml" <<EOF
 version: 1
 fleet:

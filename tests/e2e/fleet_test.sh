@@ -31,12 +31,13 @@ export AIQOS_TB_PREFIX=aqfa$$
 source "$REPO/scripts/lib/testbed.sh"
 # shellcheck source=tests/e2e/lib.sh
 source "$REPO/tests/e2e/lib.sh"
+# shellcheck source=tests/e2e/redis_lib.sh
+source "$REPO/tests/e2e/redis_lib.sh"
 for c in redis-server redis-cli h2load node python3; do
 	command -v "$c" >/dev/null || { echo "FAIL: $c missing (scripts/setup installs it)"; exit 1; }
 done
 
 WORK=$(mktemp -d /tmp/aiqos-fleet-e2e.XXXXXX)
-REDIS_PID=
 declare -A BED_PID BED_SRV
 
 # Two testbeds side by side; the testbed library works on whichever use_bed selected.
@@ -53,25 +54,6 @@ use_bed() {
 save_bed() {
 	BED_PID[$1]=$TB_AIQOSD_PID
 	BED_SRV[$1]=$TB_SERVER_PID
-}
-
-redis_up() {
-	redis-server --port 0 --unixsocket "$WORK/redis.sock" --unixsocketperm 777 --save '' --appendonly no \
-		--dir "$WORK" --loglevel warning >>"$WORK/redis.log" 2>&1 </dev/null &
-	REDIS_PID=$!
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[[ $(redis-cli -s "$WORK/redis.sock" ping 2>/dev/null) == PONG ]] && return 0
-		sleep 0.02
-	done
-	return 1
-}
-redis_kill() {
-	[[ -n $REDIS_PID ]] || return 0
-	kill -KILL "$REDIS_PID" 2>/dev/null
-	wait "$REDIS_PID" 2>/dev/null
-	REDIS_PID=
-	rm -f "$WORK/redis.sock"
 }
 
 fleet_finish() {
@@ -100,7 +82,7 @@ fleet_finish() {
 }
 trap fleet_finish EXIT
 
-redis_up || { fail "redis-server did not start"; exit 1; }
+redis_up "$WORK" || { fail "redis-server did not start"; exit 1; }
 cat >"$WORK/policy.yaml" <<EOF
 version: 1
 fleet:
@@ -145,16 +127,22 @@ for ((i = 0; i < 20; i++)); do
 done
 ((n == 2)) && pass "both aiqosd in fleet mode" || fail "fleet mode on $n of 2 aiqosd"
 
+# start_load CLIENTS SECONDS: h2load on both sides, each client 25 requests/s, in the background.
+start_load() {
+	local b
+	for b in A B; do
+		use_bed "$b"
+		tb_cli h2load -c "$1" -m 1 --rps 25 -D "$2" -d "$WORK/body.json" -H 'content-type: application/json' \
+			"http://$TB_SRV_IP:$TB_PORT/v1/chat/completions" >"$WORK/h2load.$b.log" 2>&1 &
+		BG_PIDS+=($!)
+	done
+}
+
 if [[ $MODE == tokens ]]; then
 	# The 8 s of load must fall inside one minute window: start at most 45 s into a minute.
 	while (($(date +%-S) > 45)); do sleep 0.5; done
 	T0=$(date +%s.%N)
-	for b in A B; do
-		use_bed "$b"
-		tb_cli h2load -c 2 -m 1 --rps 25 -D 8 -d "$WORK/body.json" -H 'content-type: application/json' \
-			"http://$TB_SRV_IP:$TB_PORT/v1/chat/completions" >"$WORK/h2load.$b.log" 2>&1 &
-		BG_PIDS+=($!)
-	done
+	start_load 2 8
 	for p in "${BG_PIDS[@]}"; do wait "$p"; done
 	BG_PIDS=()
 	for b in A B; do
@@ -199,19 +187,14 @@ PY
 fi
 
 T0=$(date +%s.%N)
-for b in A B; do
-	use_bed "$b"
-	tb_cli h2load -c 4 -m 1 --rps 25 -D 12 -d "$WORK/body.json" -H 'content-type: application/json' \
-		"http://$TB_SRV_IP:$TB_PORT/v1/chat/completions" >"$WORK/h2load.$b.log" 2>&1 &
-	BG_PIDS+=($!)
-done
+start_load 4 12
 sleep 4
 KILL_T=$(date +%s.%N)
 redis_kill
 info "redis killed at +$(python3 -c "print(round($KILL_T-$T0,2))") s"
 sleep 2.5
 START_T=$(date +%s.%N)
-redis_up || fail "redis-server did not restart"
+redis_up "$WORK" || fail "redis-server did not restart"
 UP_T=$(date +%s.%N)
 info "redis answering again at +$(python3 -c "print(round($UP_T-$T0,2))") s"
 for p in "${BG_PIDS[@]}"; do wait "$p"; done

@@ -103,7 +103,7 @@ classes:
     requests_per_second: {rate: 10, scope: global}
 )");
   EXPECT_NE(e.find("t.yaml:3:26: fleet.redis.tls: TLS to Redis needs hiredis_ssl"), std::string::npos) << e;
-  EXPECT_NE(e.find("t.yaml:3:38: fleet.redis.unix: expected an absolute path"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.yaml:3:38: fleet.redis.unix: expected the absolute path of Redis' unix socket"), std::string::npos) << e;
   EXPECT_NE(e.find("t.yaml:4:11: fleet.prefix: expected a key prefix"), std::string::npos) << e;
   EXPECT_NE(e.find("t.yaml:5:18: fleet.sync_interval: expected a sync interval of 10ms..10s"), std::string::npos) << e;
   EXPECT_NE(e.find("t.yaml:6:21: fleet.expected_members: expected a member count 1..64, got 0"), std::string::npos) << e;
@@ -334,28 +334,26 @@ std::vector<uint64_t> run_fleet(Redis& redis, const std::string& prefix, double 
   return per_second;
 }
 
+void expect_each_second(const std::vector<uint64_t>& per_second, uint64_t lo, uint64_t hi, const char* what) {
+  for (size_t s = 0; s < per_second.size(); ++s) {
+    std::printf("second %zu: %s %lu\n", s, what, static_cast<unsigned long>(per_second[s]));
+    EXPECT_GE(per_second[s], lo) << "second " << s;
+    EXPECT_LE(per_second[s], hi) << "second " << s;
+  }
+}
+
 TEST(FleetRedis, TwoBoxesAdmitTheFleetBudgetOnce) {
   Redis redis;
   const std::string prefix = "t" + std::to_string(getpid()) + "a";
   // Each box is offered 150/s: alone with a local 100/s budget each would
   // admit 100, 200 together. The fleet admits 100/s +- 10% in every second.
-  auto per_second = run_fleet(redis, prefix, 150, 5);
-  for (size_t s = 0; s < per_second.size(); ++s) {
-    std::printf("second %zu: fleet admitted %lu\n", s, static_cast<unsigned long>(per_second[s]));
-    EXPECT_GE(per_second[s], 90u) << "second " << s;
-    EXPECT_LE(per_second[s], 110u) << "second " << s;
-  }
+  expect_each_second(run_fleet(redis, prefix, 150, 5), 90, 110, "fleet admitted");
 }
 
 TEST(FleetRedis, ALoneBoxStillGetsTheWholeFleetBudget) {
   Redis redis;
   const std::string prefix = "t" + std::to_string(getpid()) + "b";
-  auto per_second = run_fleet(redis, prefix, 300, 3, /*second_box_idle=*/true);
-  for (size_t s = 0; s < per_second.size(); ++s) {
-    std::printf("second %zu: one busy box admitted %lu\n", s, static_cast<unsigned long>(per_second[s]));
-    EXPECT_GE(per_second[s], 90u) << "second " << s;
-    EXPECT_LE(per_second[s], 100u) << "second " << s;
-  }
+  expect_each_second(run_fleet(redis, prefix, 300, 3, /*second_box_idle=*/true), 90, 100, "one busy box admitted");
 }
 
 TEST(FleetRedis, PushesDeltasToWindowKeysWithTtl) {
