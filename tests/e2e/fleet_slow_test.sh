@@ -23,9 +23,7 @@ source "$REPO/scripts/lib/testbed.sh"
 source "$REPO/tests/e2e/lib.sh"
 # shellcheck source=tests/e2e/redis_lib.sh
 source "$REPO/tests/e2e/redis_lib.sh"
-for c in redis-server redis-cli h2load node python3; do
-	command -v "$c" >/dev/null || { echo "FAIL: $c missing (scripts/setup installs it)"; exit 1; }
-done
+fleet_check_deps || exit 1
 SLEEPER_PID=
 cleanup_redis() {
 	[[ -n $SLEEPER_PID ]] && kill "$SLEEPER_PID" 2>/dev/null && wait "$SLEEPER_PID" 2>/dev/null

@@ -33,9 +33,7 @@ source "$REPO/scripts/lib/testbed.sh"
 source "$REPO/tests/e2e/lib.sh"
 # shellcheck source=tests/e2e/redis_lib.sh
 source "$REPO/tests/e2e/redis_lib.sh"
-for c in redis-server redis-cli h2load node python3; do
-	command -v "$c" >/dev/null || { echo "FAIL: $c missing (scripts/setup installs it)"; exit 1; }
-done
+fleet_check_deps || exit 1
 
 WORK=$(mktemp -d /tmp/aiqos-fleet-e2e.XXXXXX)
 declare -A BED_PID BED_SRV

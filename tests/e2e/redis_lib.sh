@@ -3,6 +3,7 @@
 # every network namespace, no TCP port), no persistence, its log in DIR/redis.log. Source it.
 #   redis_up DIR [redis-server options]  start it and wait for PONG (at most 2 s); sets REDIS_SOCK
 #   redis_kill                           SIGKILL it (what a crash looks like), remove the socket
+#   fleet_check_deps                     the programs the fleet tests run, or FAIL naming the missing one
 REDIS_PID=
 REDIS_SOCK=
 
@@ -27,4 +28,11 @@ redis_kill() {
 	REDIS_PID=
 	rm -f "$REDIS_SOCK"
 	return 0
+}
+
+fleet_check_deps() {
+	local c
+	for c in redis-server redis-cli h2load node python3; do
+		command -v "$c" >/dev/null || { echo "FAIL: $c missing (scripts/setup installs it)"; return 1; }
+	done
 }

@@ -206,27 +206,24 @@ TEST(ResponseAccounting, CompressedAndGarbageBodiesAreEstimated) {
   EXPECT_EQ(cls.counters().responses_encoded, 1u);
 }
 
-// A policy with one class whose tenants each have a tokens-per-minute
-// budget; over it, requests are demoted to class 1.
+// A policy with one class (0) holding the given budgets; over them, requests
+// are demoted to class 1. By default: a tokens-per-minute budget per tenant.
 struct BudgetPolicy final : ClassResolver {
-  double tpm;
-  explicit BudgetPolicy(double t) : tpm(t) {}
+  ClassBudget b0;
+  explicit BudgetPolicy(double tpm) {
+    b0.tokens_per_minute = tpm;
+    b0.tokens_per_tenant = true;
+    b0.demote = true;
+    b0.demote_to = 1;
+  }
+  explicit BudgetPolicy(const ClassBudget& b) : b0(b) {}
   uint16_t classify(const RequestFacts&, uint16_t, bool*) const noexcept override { return 0; }
   uint16_t classify_flow(uint16_t, uint8_t, const uint8_t*, const uint8_t*) const noexcept override { return 0; }
   void tenant(const RequestFacts&, BoundedString<64>& out) const noexcept override { out.append("tenant-a"); }
   uint8_t priority(uint16_t c) const noexcept override { return static_cast<uint8_t>(c); }
   uint16_t default_class() const noexcept override { return 0; }
   std::string_view class_name_of(uint16_t c) const noexcept override { return c ? "demoted" : "metered"; }
-  ClassBudget budget(uint16_t c) const noexcept override {
-    ClassBudget b;
-    if (c == 0) {
-      b.tokens_per_minute = tpm;
-      b.tokens_per_tenant = true;
-      b.demote = true;
-      b.demote_to = 1;
-    }
-    return b;
-  }
+  ClassBudget budget(uint16_t c) const noexcept override { return c == 0 ? b0 : ClassBudget{}; }
   uint16_t class_count() const noexcept override { return 2; }
 };
 
@@ -282,34 +279,23 @@ TEST(ResponseAccounting, TenantBudgetHoldsWithin5PercentOfReportedUsage) {
 
 // One class with fleet budgets: 100 requests/s and 60000 tokens/min, local
 // share 0.5 (classify/fleet_view.h); over budget, requests are demoted.
-struct FleetPolicy final : ClassResolver {
-  uint16_t classify(const RequestFacts&, uint16_t, bool*) const noexcept override { return 0; }
-  uint16_t classify_flow(uint16_t, uint8_t, const uint8_t*, const uint8_t*) const noexcept override { return 0; }
-  void tenant(const RequestFacts&, BoundedString<64>& out) const noexcept override { out.append("tenant-a"); }
-  uint8_t priority(uint16_t c) const noexcept override { return static_cast<uint8_t>(c); }
-  uint16_t default_class() const noexcept override { return 0; }
-  std::string_view class_name_of(uint16_t c) const noexcept override { return c ? "demoted" : "fleet"; }
-  ClassBudget budget(uint16_t c) const noexcept override {
-    ClassBudget b;
-    if (c == 0) {
-      b.requests_per_second = 100;
-      b.tokens_per_minute = 60000;
-      b.requests_fleet = b.tokens_fleet = true;
-      b.local_share = 0.5;
-      b.demote = true;
-      b.demote_to = 1;
-    }
-    return b;
-  }
-  uint16_t class_count() const noexcept override { return 2; }
-};
+ClassBudget fleet_budget() {
+  ClassBudget b;
+  b.requests_per_second = 100;
+  b.tokens_per_minute = 60000;
+  b.requests_fleet = b.tokens_fleet = true;
+  b.local_share = 0.5;
+  b.demote = true;
+  b.demote_to = 1;
+  return b;
+}
 
 // While the fleet's figures are fresh the classifier admits exactly the
 // allowance of each epoch and counts what it took (and the token correction
 // when the response ends) for the sync; when they are stale it falls back to
 // its local share of the budget (50 requests at once out of 100/s).
 TEST(ResponseAccounting, FleetBudgetsFollowTheViewThenTheLocalShare) {
-  FleetPolicy pol;
+  BudgetPolicy pol(fleet_budget());
   Sink sink;
   Classifier cls(ClassifierConfig{}, sink);
   FleetView view;

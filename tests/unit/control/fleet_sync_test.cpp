@@ -388,13 +388,19 @@ TEST(FleetRedis, PushesDeltasToWindowKeysWithTtl) {
   EXPECT_EQ(st["budgets"][0]["fleet"], 12);
 }
 
+// One 100 requests/s fleet budget, synced once at the next whole second (returned).
+uint64_t first_sync(Box& a, Redis& redis, const std::string& prefix) {
+  a.sync.configure(cfg_for(redis, prefix), {{0, FleetKind::requests, "tenant-a", 100}});
+  uint64_t now = aligned_now_ns();
+  EXPECT_TRUE(a.sync.sync_once(now));
+  return now;
+}
+
 TEST(FleetRedis, KilledRedisGoesLocalAtOnceAndResyncsAtTheNextInterval) {
   Redis redis;
   const std::string prefix = "t" + std::to_string(getpid()) + "d";
   Box a;
-  a.sync.configure(cfg_for(redis, prefix), {{0, FleetKind::requests, "tenant-a", 100}});
-  uint64_t now = aligned_now_ns();
-  ASSERT_TRUE(a.sync.sync_once(now));
+  uint64_t now = first_sync(a, redis, prefix);
   a.request(now + 1);
   EXPECT_EQ(a.admitted, 1u);
   redis.kill_now();
@@ -424,9 +430,7 @@ TEST(FleetRedis, SlowRedisCostsTheSyncAtMostItsTimeout) {
   Redis redis;
   const std::string prefix = "t" + std::to_string(getpid()) + "e";
   Box a;
-  a.sync.configure(cfg_for(redis, prefix), {{0, FleetKind::requests, "tenant-a", 100}});
-  uint64_t now = aligned_now_ns();
-  ASSERT_TRUE(a.sync.sync_once(now));
+  uint64_t now = first_sync(a, redis, prefix);
   // Redis busy for 500 ms (one command blocks the server).
   std::thread sleeper([&] {
     redisReply* r = redis.cmd("DEBUG SLEEP 0.5");
