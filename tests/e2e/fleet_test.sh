@@ -8,9 +8,11 @@
 #   - with Redis up, the two boxes together admit 100/s +- 10% in every whole second
 #     (one box alone with a local budget would admit 100, i.e. 200 together);
 #   - Redis killed at ~4 s: local mode logged within 200 ms (one 100 ms interval + the 50 ms
-#     timeout), then each box admits its local share, 30/s: 60/s +- 10% together;
+#     timeout), then each box admits its local share, a 30/s bucket with a 30-request burst:
+#     54/s .. 60/s + 60 together over the outage;
 #   - Redis restarted at ~6.5 s: fleet mode logged within 200 ms (two intervals) of its first
-#     PONG, and 100/s +- 10% again;
+#     PONG, and 100/s +- 10% again (seconds in which h2load, stalled by a loaded testbed, offered
+#     under 150 are shown, not checked);
 #   - every request of both h2loads succeeds: nothing lost or stalled by Redis going away.
 # With MODE tokens (third argument) the budget is 30000 tokens/min with scope: fleet instead
 # (each request's estimate 64 + body/4, the server's reported usage 8 + 64 = 72, corrected when
@@ -228,7 +230,7 @@ def check(ok, what):
     bad += not ok
 def ts(s):
     return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-admitted, offered = {}, {}
+admitted, offered, admitted_at = {}, {}, []
 for b in "AB":
     for line in open(f"{work}/{b}/requests.jsonl"):
         r = json.loads(line)
@@ -238,16 +240,9 @@ for b in "AB":
         offered[sec] = offered.get(sec, 0) + 1
         if r.get("budget") is None and r.get("class") == "tenant-a":
             admitted[sec] = admitted.get(sec, 0) + 1
+            admitted_at.append(ts(r["ts"]))
 def seconds(lo, hi):  # whole seconds inside [lo, hi)
     return [s for s in range(int(lo) + 1, int(hi)) if s + 1 <= hi]
-phases = [("fleet, Redis up", seconds(t0 + 1, kill_t), 90, 110),
-          ("local, Redis down", seconds(kill_t + 1, up_t), 54, 66),
-          ("fleet again", seconds(up_t + 0.5, end_t - 0.5), 90, 110)]
-for name, secs, lo, hi in phases:
-    got = [admitted.get(s, 0) for s in secs]
-    off = [offered.get(s, 0) for s in secs]
-    check(len(got) > 0 and all(lo <= g <= hi for g in got),
-          f"{name}: admitted per second {got} (offered {off}), want {lo}..{hi}")
 # When each box noticed: spdlog's local-time stamps in the aiqosd logs.
 def log_time(b, pat):
     for line in open(f"{work}/{b}/aiqosd.log"):
@@ -255,6 +250,30 @@ def log_time(b, pat):
         if m:
             return datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
     return None
+downs = [log_time(b, "fleet: Redis .* failed") for b in "AB"]
+backs = [log_time(b, "fleet: Redis .* answers again") for b in "AB"]
+# The phases as the boxes lived them (from their logs, else the script's own times).
+local_lo = max(d for d in downs if d) if any(downs) else kill_t
+local_hi = min(x for x in backs if x) if any(backs) else up_t
+fleet_lo = max(x for x in backs if x) if any(backs) else up_t
+# Fleet phases: every whole second in which both sides together were offered at least 150
+# requests (a testbed stall can leave a second under-offered: shown, not checked) admits
+# 100 +- 10%.
+for name, secs in [("fleet, Redis up", seconds(t0 + 1, kill_t)), ("fleet again", seconds(fleet_lo, end_t - 0.5))]:
+    got = [admitted.get(s, 0) for s in secs]
+    off = [offered.get(s, 0) for s in secs]
+    full = [g for g, o in zip(got, off) if o >= 150]
+    check(len(full) > 0 and all(90 <= g <= 110 for g in full),
+          f"{name}: admitted per second {got} (offered {off}; {len(full)} fully offered), want 90..110")
+# Local phase (from the later box's switch to the earlier box's return): each box's token
+# bucket, 30/s with a burst of 30 (full at the switch), admits between 90% of 30/s and
+# 30/s plus its burst: together 54 x D .. 60 x D + 60 requests over the D seconds.
+d = local_hi - local_lo
+n = sum(1 for t in admitted_at if local_lo <= t < local_hi)
+per_s = [admitted.get(s, 0) for s in seconds(local_lo, local_hi)]
+check(d >= 1.5 and 54 * d <= n <= 60 * d + 60,
+      f"local, Redis down: {n} admitted in {d:.2f} s ({n / max(d, 1e-9):.1f}/s; per whole second {per_s}), "
+      f"want {54 * d:.0f}..{60 * d + 60:.0f}")
 for b in "AB":
     down = log_time(b, "fleet: Redis .* failed")
     back = log_time(b, "fleet: Redis .* answers again")
