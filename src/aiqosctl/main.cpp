@@ -334,6 +334,21 @@ void print_request_stats(std::ostream& out, const json& d) {
   if (d.value("overflow", uint64_t{0}) > 0)
     out << "(" << scalar(d["overflow"]) << " requests counted under (other): more than "
         << scalar(d["limit"]) << " distinct keys)\n";
+  // Fleet budgets (stats --by tenant|class with a fleet section): this box's
+  // part of each budget's current window beside the fleet's total.
+  if (d.contains("fleet") && d["fleet"].is_object()) {
+    const json& f = d["fleet"];
+    out << "\nfleet budgets: redis " << scalar(f.value("redis", json())) << ", mode " << scalar(f.value("mode", json()))
+        << ", syncs " << scalar(f.value("syncs", json())) << ", sync errors " << scalar(f.value("sync_errors", json()))
+        << ", last sync " << scalar(f.value("last_sync_age_s", json())) << " s ago\n";
+    std::vector<std::vector<std::string>> fr;
+    if (f.contains("budgets") && f["budgets"].is_array())
+      for (auto& b : f["budgets"])
+        fr.push_back({scalar(b.value("class", json())), scalar(b.value("budget", json())), scalar(b.value("limit", json())),
+                      scalar(b.value("local", json())), scalar(b.value("fleet", json())),
+                      scalar(b.value("allow_per_worker", json()))});
+    print_table(out, {"CLASS", "BUDGET", "LIMIT", "LOCAL", "FLEET", "ALLOW/WORKER"}, fr);
+  }
 }
 
 void render(const std::string& cmd, const json& data, const Global& g) {

@@ -91,6 +91,9 @@ void Appliance::init() {
     agg_.add(r, cls);
   });
   dp_.init(opts_, pending_.capture.headers);
+  std::vector<const FleetUsage*> usage;
+  for (uint16_t w = 0; w < dp_.nb_workers(); ++w) usage.push_back(&dp_.fleet_usage(w));
+  fleet_ = std::make_unique<FleetSync>(dp_.fleet_view(), std::move(usage));
   std::lock_guard lk(mu_);
   CtlResult r = publish_locked(std::move(pending_), policy_file_);
   if (!r.ok) throw std::runtime_error(r.error);
@@ -100,7 +103,15 @@ void Appliance::poll() {
   if (dp_.drain_requests() > 0) log_.flush();
 }
 
+void Appliance::start() {
+  dp_.start();
+  // Offline (--pcap-in) frame times are the capture's: fleet budgets stay at
+  // their local share there.
+  if (opts_.pcap_in.empty()) fleet_->start();
+}
+
 void Appliance::stop() {
+  if (fleet_) fleet_->stop();
   dp_.stop();
   log_.flush();
 }
@@ -123,6 +134,8 @@ CtlResult Appliance::publish_locked(Policy p, const std::string& file) {
   if (!snap) return CtlResult::failure(err);
   ++generation_;
   dp_.publish(std::move(snap));
+  const Policy& in_force = dp_.policy()->engine->policy();
+  if (fleet_) fleet_->configure(in_force.fleet, fleet_keys(in_force));
   policy_file_ = file;
   loaded_at_ = std::chrono::system_clock::now();
   spdlog::info("policy generation {} in force ({} classes, {} rules){}", generation_,
@@ -228,6 +241,7 @@ nlohmann::json Appliance::appliance_json() {
   // For aiqos_build_info and the reload alerts (docs/metrics.md).
   j["version"] = {{"version", AIQOS_VERSION}, {"git", AIQOS_GIT_DESCRIBE}};
   j["policy"] = {{"generation", generation_}, {"reloads_ok", reloads_ok_}, {"reloads_failed", reloads_failed_}};
+  if (fleet_ && fleet_->enabled()) j["fleet"] = fleet_->status();
   return j;
 }
 
@@ -313,6 +327,8 @@ CtlResult Appliance::stats(const std::string& by) {
           k["policed"] = c["policed"];
         }
   }
+  // Fleet budgets: this box's part of each window and the fleet's total.
+  if ((by == "tenant" || by == "class") && fleet_ && fleet_->enabled()) (*s)["fleet"] = fleet_->status();
   return CtlResult::success(*s);
 }
 

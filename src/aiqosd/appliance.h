@@ -11,6 +11,7 @@
 #include <string>
 
 #include "control/control_api.h"
+#include "control/fleet_sync.h"
 #include "control/options.h"
 #include "control/policy.h"
 #include "control/request_log.h"
@@ -28,7 +29,7 @@ class Appliance final : public ControlApi {
   bool load_policy(std::string& errors);
   // After EAL: ports, workers, the first snapshot. Throws on failure.
   void init();
-  void start() { dp_.start(); }
+  void start();
   // Main-loop work: request records to the log and the statistics.
   void poll();
   // SIGHUP and aiqosctl: reload the file in force.
@@ -65,6 +66,7 @@ class Appliance final : public ControlApi {
   Dataplane dp_;
   RequestLog log_;
   StatsAgg agg_;
+  std::unique_ptr<FleetSync> fleet_;  // fleet budgets on Redis (its own thread); made by init()
   std::mutex mu_;
   Policy pending_;        // loaded before init, published by init()
   std::string policy_file_;

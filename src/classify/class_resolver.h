@@ -41,6 +41,12 @@ struct ClassBudget {
   bool tokens_per_tenant = false;  // one budget per tenant, else one for the class
   bool demote = false;             // over budget: demote (else drop the request's frames)
   uint16_t demote_to = 0;
+  // Budgets shared with the fleet (classify/fleet_view.h): while the fleet's
+  // figures are fresh the worker enforces them; otherwise its local buckets
+  // hold `local_share` of the rates above (1 for budgets that are not shared).
+  bool requests_fleet = false;
+  bool tokens_fleet = false;
+  double local_share = 1;
 };
 
 class ClassResolver {

@@ -1,5 +1,6 @@
 #include "classify/classifier.h"
 
+#include <cmath>
 #include <cstring>
 #include <optional>
 
@@ -55,6 +56,7 @@ struct Classifier::ReqSlot {
   bool rps_charged = false, tokens_charged = false;
   uint16_t tokens_class = 0;  // class whose token budget was charged
   double tokens_taken = 0;    // tokens taken from that budget (0: none), corrected when the response ends
+  bool tokens_fleet = false;  // ... taken from the fleet's allowance: the correction goes to the fleet's count too
   bool has_json = false;      // `body` was opened for this request (else it holds an earlier one's fields)
   ResponseTracker resp;
   BodyStream body;
@@ -408,6 +410,7 @@ Classifier::ReqSlot* Classifier::req_alloc() noexcept {
   s->body_open = s->req_ended = s->resp_ended = s->grpc_open = s->class_pending = false;
   s->rps_charged = s->tokens_charged = false;
   s->tokens_taken = 0;
+  s->tokens_fleet = false;
   s->has_json = false;
   s->resp.reset();
   s->class_gen = 0;
@@ -496,13 +499,31 @@ void Classifier::set_policy(const ClassResolver* r, uint32_t generation, uint16_
   default_class_ = r ? r->default_class() : 0;
   for (uint16_t i = 0; i < n; ++i) {
     ClassBudget b = r->budget(i);
-    double rps = b.requests_per_second / workers_;
+    // A fleet budget's local bucket holds this box's share: it is what the
+    // worker enforces while the fleet's figures are stale.
+    double rps = b.requests_per_second * (b.requests_fleet ? b.local_share : 1.0) / workers_;
     if (rps > 0) rps_[i] = CountBucket::make(rps, std::max(1.0, rps));
-    double tps = b.tokens_per_minute / 60.0 / workers_;
-    if (tps > 0) tokens_[i] = CountBucket::make(tps, b.tokens_per_minute / workers_);
+    double tpm = b.tokens_per_minute * (b.tokens_fleet ? b.local_share : 1.0);
+    double tps = tpm / 60.0 / workers_;
+    if (tps > 0) tokens_[i] = CountBucket::make(tps, tpm / workers_);
   }
+  fleet_taken_.reset();
   if (!tenant_buckets_) tenant_buckets_ = std::make_unique<TenantBucket[]>(kTenantBuckets);
   for (size_t i = 0; i < kTenantBuckets; ++i) tenant_buckets_[i] = TenantBucket{};
+}
+
+// Fleet budgets: while the view is fresh, this worker may take up to its
+// allowance for the current epoch (what the last sync left it); a new epoch
+// starts a new count. Admitted amounts go to the worker's usage counters,
+// which the sync thread pushes to Redis.
+std::optional<bool> Classifier::fleet_take(uint16_t class_id, FleetKind k, double n) noexcept {
+  if (fleet_ == nullptr || fleet_usage_ == nullptr) return std::nullopt;
+  switch (fleet_taken_.take(*fleet_, *fleet_usage_, class_id, k, n, now_)) {
+    case FleetTaker::Result::stale: ++ctr_.fleet_local; return std::nullopt;
+    case FleetTaker::Result::ok: ++ctr_.fleet_checked; return true;
+    case FleetTaker::Result::over: ++ctr_.fleet_checked; return false;
+  }
+  return std::nullopt;
 }
 
 // Per-tenant token budgets live in a fixed direct-mapped table: a tenant
@@ -547,7 +568,8 @@ void Classifier::charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept {
   bool over = false;
   if (!s.rps_charged && b.requests_per_second > 0) {
     s.rps_charged = true;
-    if (!rps_[r.class_id].take(1, now_)) {
+    std::optional<bool> fleet_ok = b.requests_fleet ? fleet_take(r.class_id, FleetKind::requests, 1) : std::nullopt;
+    if (fleet_ok ? !*fleet_ok : !rps_[r.class_id].take(1, now_)) {
       over = true;
       ++ctr_.over_rps;
     }
@@ -557,12 +579,14 @@ void Classifier::charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept {
     double est = (s.has_json ? estimated_output(s.body.json().fields()) : 0) + static_cast<double>(r.req_bytes) / 4.0;
     r.est_tokens = static_cast<uint32_t>(std::min(est, 4e9));
     CountBucket* bucket = b.tokens_per_tenant ? tenant_bucket(r.class_id, r.tenant.view()) : &tokens_[r.class_id];
-    if (!bucket->take(est, now_)) {
+    std::optional<bool> fleet_ok = b.tokens_fleet ? fleet_take(r.class_id, FleetKind::tokens, est) : std::nullopt;
+    if (fleet_ok ? !*fleet_ok : !bucket->take(est, now_)) {
       over = true;
       ++ctr_.over_tokens;
     } else {
       s.tokens_taken = est;
       s.tokens_class = r.class_id;
+      s.tokens_fleet = fleet_ok.has_value();
     }
   }
   if (!over) return;
@@ -627,6 +651,10 @@ void Classifier::account_response(ReqSlot& s) noexcept {
   if (b.tokens_per_minute <= 0) return;
   CountBucket* bucket = b.tokens_per_tenant ? tenant_bucket(s.tokens_class, r.tenant.view()) : &tokens_[s.tokens_class];
   bucket->adjust(delta, now_);
+  // A request charged to the fleet's allowance is corrected in the fleet's
+  // count too (pushed at the next sync: Redis sums what the fleet really used).
+  if (s.tokens_fleet && fleet_usage_ != nullptr && s.tokens_class < kFleetMaxClasses)
+    fleet_usage_->add(s.tokens_class, FleetKind::tokens, std::llround(delta));
   if (delta > 0) {
     ctr_.tokens_extra += static_cast<uint64_t>(delta);
   } else {

@@ -18,12 +18,14 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "classify/class_resolver.h"
 #include "classify/count_bucket.h"
 #include "classify/credential_hash.h"
+#include "classify/fleet_view.h"
 #include "classify/flow_table.h"
 #include "classify/json_model.h"
 #include "classify/l7_detect.h"
@@ -127,6 +129,10 @@ struct ClassifierCounters {
   uint64_t responses_encoded = 0;    // compressed bodies, not decoded
   uint64_t tokens_refunded = 0;      // estimate above usage: given back to budgets
   uint64_t tokens_extra = 0;         // usage above the estimate: charged on top
+  // Fleet budgets: requests admitted against the fleet's figures, and those
+  // that found them stale (Redis unreachable) and used the local share.
+  uint64_t fleet_checked = 0;
+  uint64_t fleet_local = 0;
   std::array<uint64_t, kUnclassifiedCount> unclassified{};
   std::array<uint64_t, static_cast<size_t>(L7Error::count_)> l7_errors{};  // by parser reason
 };
@@ -142,6 +148,13 @@ class Classifier {
   // the next call), its generation, and this classifier's worker index.
   // Flows classified under another generation are reclassified lazily.
   void set_policy(const ClassResolver* r, uint32_t generation, uint16_t worker, uint16_t workers = 1) noexcept;
+  // Fleet budgets (fleet_view.h): the view the fleet sync thread publishes and
+  // this worker's consumption counters. Both outlive the classifier; null
+  // (the default) keeps every budget local.
+  void set_fleet(const FleetView* view, FleetUsage* usage) noexcept {
+    fleet_ = view;
+    fleet_usage_ = usage;
+  }
 
   // One decoded frame. `now_ns` is the frame's time (capture time offline,
   // wall clock live); it stamps request records and drives timeouts.
@@ -207,6 +220,10 @@ class Classifier {
   void charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept;
   void account_response(ReqSlot& s) noexcept;
   CountBucket* tenant_bucket(uint16_t class_id, std::string_view tenant) noexcept;
+  // Fleet budgets: takes `n` from this worker's allowance of the fleet budget
+  // (false: over it) when the fleet's figures are fresh; nullopt when they are
+  // not (the caller uses the local bucket).
+  std::optional<bool> fleet_take(uint16_t class_id, FleetKind k, double n) noexcept;
 
   // Request and token budgets: this worker's share, re-armed at each policy change.
   static constexpr size_t kTenantBuckets = 1024;
@@ -219,6 +236,9 @@ class Classifier {
   uint16_t default_class_ = 0;             // resolver_->default_class(), read per frame
   std::unique_ptr<TenantBucket[]> tenant_buckets_;
   uint16_t workers_ = 1;
+  const FleetView* fleet_ = nullptr;  // the sync thread's view (control: wo, this worker: ro)
+  FleetUsage* fleet_usage_ = nullptr; // this worker's consumption (this worker: wo, control: ro)
+  FleetTaker fleet_taken_;            // per class: taken under the view's epoch
 
   uint64_t now_ = 0;
   const ClassResolver* resolver_ = nullptr;

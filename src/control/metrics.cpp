@@ -118,6 +118,42 @@ std::string port_label(const json& p) {
   return "?";
 }
 
+// Fleet budgets on Redis (control/fleet_sync.h status()), when configured.
+void fleet_metrics(std::string& out, const json& a) {
+  auto fl = a.find("fleet");
+  if (fl == a.end() || !fl->is_object()) return;
+  const json& f = *fl;
+  auto gauge = [&](const char* name, const char* type, const char* help, double v) {
+    Family g(name, type, help);
+    g.sample(name, "", num(v));
+    out += g.text;
+  };
+  auto dbl = [&](const char* key) { auto it = f.find(key); return it != f.end() && it->is_number() ? it->get<double>() : 0.0; };
+  gauge("aiqos_fleet_mode", "gauge", "1 while fleet budgets are enforced from Redis' figures, 0 in local mode (each box its local share).",
+        f.value("mode", "") == "fleet" ? 1 : 0);
+  gauge("aiqos_fleet_syncs_total", "counter", "Successful fleet syncs with Redis.", static_cast<double>(u64(f, "syncs")));
+  gauge("aiqos_fleet_sync_errors_total", "counter", "Failed fleet syncs (connect, AUTH, command error or timeout).",
+        static_cast<double>(u64(f, "sync_errors")));
+  gauge("aiqos_fleet_outages_total", "counter", "Switches from fleet to local mode.", static_cast<double>(u64(f, "outages")));
+  gauge("aiqos_fleet_sync_lag_seconds", "gauge", "Duration of the last successful sync round with Redis.", dbl("sync_lag_s"));
+  gauge("aiqos_fleet_sync_age_seconds", "gauge", "Time since the last successful sync (-1: none yet).", dbl("last_sync_age_s"));
+  if (auto b = f.find("budgets"); b != f.end() && b->is_array()) {
+    Family u("aiqos_fleet_budget_used", "gauge",
+             "Use of a fleet budget in its current window: this box's part (scope=local) and the fleet's total (scope=fleet).");
+    Family l("aiqos_fleet_budget_limit", "gauge", "A fleet budget per window (requests per second, or tokens per minute).");
+    for (const auto& k : *b) {
+      if (!k.is_object()) continue;
+      std::string cls = k.value("class", "?"), bud = k.value("budget", "?");
+      u.sample("aiqos_fleet_budget_used", Labels().add("class", cls).add("budget", bud).add("scope", "local").s,
+               num(k.value("local", 0.0)));
+      u.sample("aiqos_fleet_budget_used", Labels().add("class", cls).add("budget", bud).add("scope", "fleet").s,
+               num(k.value("fleet", 0.0)));
+      l.sample("aiqos_fleet_budget_limit", Labels().add("class", cls).add("budget", bud).s, num(k.value("limit", 0.0)));
+    }
+    if (u.has_samples) out += u.text + l.text;
+  }
+}
+
 void appliance_metrics(std::string& out, const json& a) {
   if (!a.is_object()) return;
   Family rxp("aiqos_port_rx_packets_total", "counter", "Frames received on a port.");
@@ -212,6 +248,7 @@ void appliance_metrics(std::string& out, const json& a) {
       out += f.text + r.text + d.text + m.text + p.text;
     }
   }
+  fleet_metrics(out, a);
 }
 
 // --- block: operations metrics (deploy/grafana dashboard, deploy/prometheus alerts) ---

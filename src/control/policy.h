@@ -130,6 +130,23 @@ struct TokenBudget {
   uint64_t tokens_per_minute = 0;  // > 0
   BudgetScope per = BudgetScope::class_;
   BudgetAction action = BudgetAction::drop;
+  bool fleet = false;  // scope: fleet (shared through the fleet's Redis)
+};
+
+// The fleet section: where the budgets marked `scope: fleet` are shared
+// (docs/policy.md, docs/qos.md "Fleet budgets").
+struct FleetCfg {
+  bool enabled = false;            // the section is present
+  std::string host = "127.0.0.1";  // redis.host / redis.port, or redis.unix
+  uint16_t port = 6379;
+  std::string unix_socket;
+  std::string username;            // AUTH username password (Redis 6 ACL); empty: AUTH password
+  std::string password_file;       // the password, read at each (re)connect; empty: no AUTH
+  std::string prefix = "aiqos";    // key prefix, one per fleet
+  uint64_t sync_interval_ns = 100'000'000ULL;
+  uint64_t timeout_ns = 50'000'000ULL;  // connect and command timeout
+  uint32_t expected_members = 2;
+  double local_share = 0;          // 0: 1 / expected_members
 };
 
 inline constexpr uint8_t kLowestPriority = 7;
@@ -148,6 +165,7 @@ struct ClassCfg {
   std::optional<uint8_t> pcp;          // only with vlan
   std::optional<uint8_t> dscp;
   std::optional<double> requests_per_second;  // > 0
+  bool requests_fleet = false;                // requests_per_second: {rate: N, scope: fleet}
   std::optional<TokenBudget> token_budget;
 };
 
@@ -193,6 +211,7 @@ struct Policy {
   CaptureCfg capture;
   Limits limits;
   TenantCfg tenants;
+  FleetCfg fleet;
   std::vector<ClassCfg> classes;
   std::vector<RuleCfg> rules;  // first match wins
   uint16_t default_class = 0;  // index into classes

@@ -1,5 +1,7 @@
 #include "control/policy_engine.h"
 
+#include "classify/fleet_view.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -155,7 +157,11 @@ ClassBudget PolicyEngine::budget(uint16_t id) const noexcept {
   if (c.token_budget) {
     b.tokens_per_minute = static_cast<double>(c.token_budget->tokens_per_minute);
     b.tokens_per_tenant = c.token_budget->per == BudgetScope::tenant;
+    b.tokens_fleet = c.token_budget->fleet && policy_.fleet.enabled;
   }
+  b.requests_fleet = c.requests_fleet && c.requests_per_second && policy_.fleet.enabled;
+  if (b.requests_fleet || b.tokens_fleet)
+    b.local_share = fleet::local_share(policy_.fleet.local_share, policy_.fleet.expected_members);
   // Over budget: demote where the class demotes (its token budget's action,
   // or its exceed action when it has only a request rate), else drop.
   bool demote = c.token_budget ? c.token_budget->action == BudgetAction::demote : c.exceed == ExceedAction::demote;

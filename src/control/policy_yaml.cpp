@@ -546,6 +546,96 @@ class Loader {
     if (v) dst = static_cast<T>(*v);
   }
 
+  // A plain decimal number (digits and one '.'), lo < v <= hi.
+  std::optional<double> number(const Field& f, double lo, double hi, std::string_view what) {
+    if (f.node.IsScalar()) {
+      const std::string& s = f.node.Scalar();
+      char* end = nullptr;
+      double d = std::strtod(s.c_str(), &end);
+      bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)) || ch == '.'; });
+      if (plain && end && *end == '\0' && d > lo && d <= hi) return d;
+    }
+    error(f, "expected " + std::string(what) + ", got " + describe(f.node));
+    return std::nullopt;
+  }
+
+  std::optional<std::string> absolute_path(const Field& f, std::string_view what) {
+    auto s = str(f, what);
+    if (s && (*s)[0] != '/') {
+      error(f, "expected " + std::string(what) + ", got " + describe(f.node));
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  // `scope: local | fleet` of a budget; fleet needs the fleet section.
+  bool fleet_scope(const Field& f, const Policy& p) {
+    static constexpr std::string_view kScope[] = {"local", "fleet"};
+    auto v = word(f, kScope);
+    if (!v || *v == 0) return false;
+    if (!p.fleet.enabled) {
+      error(f, "'scope: fleet' needs a 'fleet' section naming the Redis the fleet shares");
+      return false;
+    }
+    return true;
+  }
+
+  void fleet(const Field& f, Policy& p) {
+    auto m = map(f, {"redis", "prefix", "sync_interval", "timeout", "expected_members", "local_share"});
+    if (!m) return;
+    FleetCfg& c = p.fleet;
+    c.enabled = true;
+    if (auto r = m->get("redis")) {
+      if (auto rm = map(*r, {"host", "port", "unix", "username", "password_file", "tls"})) {
+        if (auto h = rm->get("host")) set(c.host, str(*h, "a host name or address"));
+        if (auto h = rm->get("port")) set(c.port, small<uint16_t>(*h, 1, 65535, "a TCP port"));
+        if (auto h = rm->get("unix")) {
+          set(c.unix_socket, absolute_path(*h, "the absolute path of Redis' unix socket"));
+          if (rm->get("host") || rm->get("port")) error(*h, "give either unix or host/port, not both");
+        }
+        if (auto h = rm->get("username")) set(c.username, str(*h, "a Redis ACL user name"));
+        if (auto h = rm->get("password_file"))
+          set(c.password_file, absolute_path(*h, "the absolute path of a file holding the Redis password"));
+        if (rm->get("username") && !rm->get("password_file"))
+          error(*rm->get("username"), "username needs password_file (AUTH username password)");
+        if (auto h = rm->get("tls"))
+          error(*h, "TLS to Redis needs hiredis_ssl (hiredis >= 1.0) and Debian 12 ships hiredis 0.14: "
+                    "reach a TLS Redis through a local TLS tunnel (docs/deployment.md)");
+      }
+    } else {
+      missing(*m, "redis");
+    }
+    if (auto v = m->get("prefix")) {
+      auto s = str(*v, "a key prefix");
+      bool ok = s && s->size() <= 64 && std::all_of(s->begin(), s->end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' || ch == ':';
+      });
+      if (s && !ok)
+        error(*v, "expected a key prefix of up to 64 letters, digits, '_', '-', '.', ':', got " + describe(v->node));
+      else
+        set(c.prefix, s);
+    }
+    if (auto v = m->get("sync_interval")) {
+      auto d = duration(*v);
+      if (d && (*d < 10'000'000ULL || *d > 10'000'000'000ULL))
+        error(*v, "expected a sync interval of 10ms..10s, got " + describe(v->node));
+      else
+        set(c.sync_interval_ns, d);
+    }
+    if (auto v = m->get("timeout")) {
+      auto d = duration(*v);
+      if (d && *d > c.sync_interval_ns)
+        error(*v, "the Redis timeout must not exceed sync_interval (" +
+                      std::to_string(c.sync_interval_ns / 1'000'000) + "ms), got " + describe(v->node));
+      else
+        set(c.timeout_ns, d);
+    } else {
+      c.timeout_ns = std::min(c.timeout_ns, c.sync_interval_ns / 2);
+    }
+    if (auto v = m->get("expected_members")) set(c.expected_members, integer(*v, 1, 64, "a member count"));
+    if (auto v = m->get("local_share")) set(c.local_share, number(*v, 0, 1, "a share above 0 and at most 1"));
+  }
+
   void tenants(const Field& f, Policy& p) {
     auto m = map(f, {"by", "header", "subnets"});
     if (!m) return;
@@ -715,7 +805,20 @@ class Loader {
         set(c.pcp, small<uint8_t>(*f, 0, 7, "a PCP value"));
     }
     if (auto f = m->get("dscp")) set(c.dscp, small<uint8_t>(*f, 0, 63, "a DSCP value"));
-    if (auto f = m->get("requests_per_second")) {
+    if (auto f = m->get("requests_per_second"); f && f->node.IsMap()) {
+      // {rate: N, scope: local | fleet}
+      if (auto rm = map(*f, {"rate", "scope"})) {
+        if (auto r = rm->get("rate"))
+          set(c.requests_per_second, number(*r, 0, 1e9, "a number of requests per second above 0"));
+        else
+          missing(*rm, "rate");
+        if (auto s = rm->get("scope")) {
+          c.requests_fleet = fleet_scope(*s, p);
+          if (c.requests_fleet && c.requests_per_second && *c.requests_per_second < 1)
+            error(*rm->get("rate"), "a fleet request budget counts whole requests per 1 s window: expected at least 1");
+        }
+      }
+    } else if (f) {
       std::optional<double> v;
       if (f->node.IsScalar()) {
         const std::string& s = f->node.Scalar();
@@ -731,7 +834,7 @@ class Loader {
     }
     bool budget_demotes = false;
     if (auto f = m->get("token_budget")) {
-      if (auto tb = map(*f, {"tokens_per_minute", "per", "action"})) {
+      if (auto tb = map(*f, {"tokens_per_minute", "per", "action", "scope"})) {
         TokenBudget b;
         bool ok = true;
         if (auto t = tb->get("tokens_per_minute")) {
@@ -757,6 +860,14 @@ class Loader {
           auto v = word(*t, kAct);
           ok = ok && v;
           if (v) b.action = static_cast<BudgetAction>(*v);
+        }
+        if (auto t = tb->get("scope")) {
+          b.fleet = fleet_scope(*t, p);
+          if (b.fleet && b.per == BudgetScope::tenant) {
+            error(*t, "'scope: fleet' with 'per: tenant' is not supported: a fleet token budget is one per class "
+                      "(match the tenant in a rule to give it its own class)");
+            ok = false;
+          }
         }
         budget_demotes = b.action == BudgetAction::demote;
         if (ok) c.token_budget = b;
@@ -1019,13 +1130,14 @@ class Loader {
       error(rootf, "the policy is empty; expected a mapping with version, classes, ...");
       return finish(p);
     }
-    auto top = map(rootf, {"version", "capture", "limits", "tenants", "classes", "rules", "default_class"});
+    auto top = map(rootf, {"version", "capture", "limits", "tenants", "fleet", "classes", "rules", "default_class"});
     if (!top) return finish(p);
     version(*top, p);
     // Sections are read in dependency order, not file order.
     if (auto f = top->get("capture")) capture(*f, p);
     if (auto f = top->get("limits")) limits(*f, p);
     if (auto f = top->get("tenants")) tenants(*f, p);
+    if (auto f = top->get("fleet")) fleet(*f, p);
     if (auto f = top->get("classes"))
       classes(*f, p);
     else

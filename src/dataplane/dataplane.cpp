@@ -262,6 +262,7 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
     // Offline nothing is real time: a worker waits for room rather than lose a record.
     wc.req_sink = new RingRequestSink(req_pool_, r, !opts.pcap_in.empty());
     wc.cls = new Classifier(ccfg, *wc.req_sink);
+    wc.cls->set_fleet(&fleet_view_, &fleet_usage_[w]);
     wc.dump_buf = new FlowInfo[kMaxFlowDump];
     wc.wall0_ns = wall0;
     wc.tsc0 = tsc0;
@@ -639,6 +640,8 @@ std::string Dataplane::stats_json() const {
                 {"responses_encoded", k.responses_encoded},
                 {"tokens_refunded", k.tokens_refunded},
                 {"tokens_extra", k.tokens_extra},
+                {"fleet_checked", k.fleet_checked},
+                {"fleet_local", k.fleet_local},
                 {"reassembly_bytes_in_use", c.reassembly().bytes_in_use()},
                 {"reassembly_conflict_bytes", c.reassembly().counters().conflict_bytes},
                 {"reassembly_acked_ahead", c.reassembly().counters().acked_ahead},

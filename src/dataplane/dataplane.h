@@ -175,6 +175,10 @@ class Dataplane {
   std::string stats_line() const;   // one line for --stats-interval
   std::string stats_table() const;  // multi-line report printed at exit
   std::string stats_json() const;
+  // Fleet budgets (classify/fleet_view.h): the fleet sync thread writes the
+  // view and reads each worker's usage.
+  FleetView& fleet_view() noexcept { return fleet_view_; }
+  const FleetUsage& fleet_usage(uint16_t w) const noexcept { return fleet_usage_[w]; }
 
  private:
   void plan_ports(const Options& opts);
@@ -192,6 +196,8 @@ class Dataplane {
   std::vector<rte_ring*> rings_req_;
   rte_eth_stats hw_final_[kMaxPorts] = {};  // PMD counters saved when ports close
   bool started_ = false, closed_ = false;
+  FleetView fleet_view_;                              // control: wo, workers: ro
+  std::array<FleetUsage, kMaxWorkers> fleet_usage_{};  // per worker (worker: wo, control: ro)
 };
 
 // Entry point of a worker lcore (rte_eal_remote_launch).

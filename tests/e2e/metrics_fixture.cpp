@@ -113,6 +113,13 @@ aiqos::RequestRecord synthetic(uint64_t i) {
   r.req_end_ns = r.ts_ns + 1'000'000;
   r.resp_first_ns = r.req_end_ns + (5 + i % 300) * 1'000'000;  // 5..305 ms
   r.resp_end_ns = r.resp_first_ns + (i % 7) * 100'000'000;
+  // Streamed answers: the first token 5..305 ms after the request, 20 tokens 25 ms apart.
+  r.first_token_ns = r.resp_first_ns;
+  r.last_token_ns = r.first_token_ns + 19 * 25'000'000;
+  r.token_events = 20;
+  r.output_tokens = 20;
+  r.input_tokens = static_cast<uint32_t>(50 + i % 50);
+  r.token_source = aiqos::TokenSource::usage;
   r.endpoint = eps[i % 3];
   r.model.append(models[i % 3]);
   r.status = i % 10 == 9 ? 503 : 200;

@@ -206,27 +206,24 @@ TEST(ResponseAccounting, CompressedAndGarbageBodiesAreEstimated) {
   EXPECT_EQ(cls.counters().responses_encoded, 1u);
 }
 
-// A policy with one class whose tenants each have a tokens-per-minute
-// budget; over it, requests are demoted to class 1.
+// A policy with one class (0) holding the given budgets; over them, requests
+// are demoted to class 1. By default: a tokens-per-minute budget per tenant.
 struct BudgetPolicy final : ClassResolver {
-  double tpm;
-  explicit BudgetPolicy(double t) : tpm(t) {}
+  ClassBudget b0;
+  explicit BudgetPolicy(double tpm) {
+    b0.tokens_per_minute = tpm;
+    b0.tokens_per_tenant = true;
+    b0.demote = true;
+    b0.demote_to = 1;
+  }
+  explicit BudgetPolicy(const ClassBudget& b) : b0(b) {}
   uint16_t classify(const RequestFacts&, uint16_t, bool*) const noexcept override { return 0; }
   uint16_t classify_flow(uint16_t, uint8_t, const uint8_t*, const uint8_t*) const noexcept override { return 0; }
   void tenant(const RequestFacts&, BoundedString<64>& out) const noexcept override { out.append("tenant-a"); }
   uint8_t priority(uint16_t c) const noexcept override { return static_cast<uint8_t>(c); }
   uint16_t default_class() const noexcept override { return 0; }
   std::string_view class_name_of(uint16_t c) const noexcept override { return c ? "demoted" : "metered"; }
-  ClassBudget budget(uint16_t c) const noexcept override {
-    ClassBudget b;
-    if (c == 0) {
-      b.tokens_per_minute = tpm;
-      b.tokens_per_tenant = true;
-      b.demote = true;
-      b.demote_to = 1;
-    }
-    return b;
-  }
+  ClassBudget budget(uint16_t c) const noexcept override { return c == 0 ? b0 : ClassBudget{}; }
   uint16_t class_count() const noexcept override { return 2; }
 };
 
@@ -278,6 +275,72 @@ TEST(ResponseAccounting, TenantBudgetHoldsWithin5PercentOfReportedUsage) {
   EXPECT_LT(std::abs(budget_error(3.0)), 0.05);
   EXPECT_LT(std::abs(budget_error(1.0 / 3.0)), 0.05);
   EXPECT_LT(std::abs(budget_error(1.0)), 0.05);
+}
+
+// One class with fleet budgets: 100 requests/s and 60000 tokens/min, local
+// share 0.5 (classify/fleet_view.h); over budget, requests are demoted.
+ClassBudget fleet_budget() {
+  ClassBudget b;
+  b.requests_per_second = 100;
+  b.tokens_per_minute = 60000;
+  b.requests_fleet = b.tokens_fleet = true;
+  b.local_share = 0.5;
+  b.demote = true;
+  b.demote_to = 1;
+  return b;
+}
+
+// While the fleet's figures are fresh the classifier admits exactly the
+// allowance of each epoch and counts what it took (and the token correction
+// when the response ends) for the sync; when they are stale it falls back to
+// its local share of the budget (50 requests at once out of 100/s).
+TEST(ResponseAccounting, FleetBudgetsFollowTheViewThenTheLocalShare) {
+  BudgetPolicy pol(fleet_budget());
+  Sink sink;
+  Classifier cls(ClassifierConfig{}, sink);
+  FleetView view;
+  FleetUsage usage;
+  cls.set_policy(&pol, 1, 0, 1);
+  cls.set_fleet(&view, &usage);
+  const uint64_t t0 = 1000 * kMs;
+  view.allow[0][0].store(3);
+  view.allow[0][1].store(1e9);
+  view.valid_until_ns.store(t0 + 1000 * kMs);
+  view.epoch.store(1);
+  Conn c{cls, 40200};
+  uint64_t t = t0;
+  c.open(t);
+  auto one = [&](int in, int out) {
+    std::string body = chat_body(100);
+    c.send(true, "POST /v1/chat/completions HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body, t);
+    std::string resp = token_event(0) + usage_event(in, out);
+    c.send(false, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " +
+                      std::to_string(resp.size()) + "\r\n\r\n" + resp, t + 1 * kMs);
+    t += 2 * kMs;
+    return sink.recs.back().budget;
+  };
+  EXPECT_EQ(one(10, 20), 0);
+  EXPECT_EQ(one(10, 20), 0);
+  EXPECT_EQ(one(10, 20), 0);
+  EXPECT_EQ(one(10, 20), 1) << "the fourth request is over this epoch's allowance of 3";
+  EXPECT_EQ(usage.used[0][0].load(), 3);
+  // Three admitted requests were charged their estimate and corrected to the
+  // reported 30 tokens each: the fleet's count holds 90.
+  EXPECT_EQ(usage.used[0][1].load(), 90);
+  view.epoch.store(2);  // the next sync allows 3 more
+  EXPECT_EQ(one(10, 20), 0);
+  EXPECT_EQ(usage.used[0][0].load(), 4);
+  EXPECT_EQ(cls.counters().fleet_local, 0u);
+  // Stale view (no sync for two intervals): the local bucket, 50 requests/s
+  // with a burst of 50, takes over.
+  view.valid_until_ns.store(0);
+  int admitted = 0;
+  for (int i = 0; i < 60; ++i) admitted += one(10, 20) == 0;
+  EXPECT_GE(admitted, 50);
+  EXPECT_LE(admitted, 57);  // + 50/s refilled over the 120 ms of requests
+  EXPECT_GT(cls.counters().fleet_local, 0u);
+  EXPECT_EQ(usage.used[0][0].load(), 4) << "local-mode requests are not the fleet's";
 }
 
 }  // namespace
