@@ -2,6 +2,9 @@
 
 #include <array>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace aiqos {
 
@@ -188,22 +191,42 @@ uint64_t tail_hash(const uint8_t* line, size_t n, size_t suf) noexcept {
   return h ^ (h >> 32) ^ suf;
 }
 
-// No quote and no backslash in [m, m+n): a JSON string's bytes that cannot end it early.
-// Eight bytes a step (the "has a zero byte" test on the bytes xor each character).
-bool plain_string(const uint8_t* m, size_t n) noexcept {
+// Bytes of w that are a quote, a backslash or a newline: 0x80 in each, exact up to the first
+// (the borrow of the zero-byte test only reaches bytes above a hit).
+uint64_t stop_mask(uint64_t w) noexcept {
   constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
-  auto hit = [](uint64_t w) {
-    const uint64_t q = w ^ (k01 * '"'), b = w ^ (k01 * '\\');
-    return ((q - k01) & ~q & k80) | ((b - k01) & ~b & k80);
-  };
-  if (n < 8) {
-    bool plain = true;
-    for (size_t k = 0; k < n; ++k) plain &= m[k] != '"' && m[k] != '\\';
-    return plain;
+  const uint64_t q = w ^ (k01 * '"'), b = w ^ (k01 * '\\'), l = w ^ (k01 * '\n');
+  return (((q - k01) & ~q) | ((b - k01) & ~b) | ((l - k01) & ~l)) & k80;
+}
+
+// Index of the first quote, backslash or newline in [from, to] of p (to < avail); to + 1 if none.
+// Reads words up to `avail` bytes of p, past `to` where they fit.
+inline size_t first_stop(const uint8_t* p, size_t from, size_t to, size_t avail) noexcept {
+  size_t i = from;
+#if defined(__SSE2__)
+  const __m128i vq = _mm_set1_epi8('"'), vb = _mm_set1_epi8('\\'), vl = _mm_set1_epi8('\n');
+  for (; i + 16 <= avail; i += 16) {
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, vq), _mm_cmpeq_epi8(w, vb)), _mm_cmpeq_epi8(w, vl))));
+    if (m != 0) {
+      i += static_cast<size_t>(__builtin_ctz(m));
+      return i <= to ? i : to + 1;
+    }
+    if (i + 16 > to) return to + 1;
   }
-  uint64_t acc = hit(load8(m + n - 8));
-  for (size_t i = 0; i + 8 < n; i += 8) acc |= hit(load8(m + i));
-  return acc == 0;
+#endif
+  for (; i + 8 <= avail; i += 8) {
+    const uint64_t h = stop_mask(load8(p + i));
+    if (h != 0) {
+      i += static_cast<size_t>(__builtin_ctzll(h) >> 3);
+      return i <= to ? i : to + 1;
+    }
+    if (i + 8 > to) return to + 1;
+  }
+  for (; i <= to; ++i)
+    if (p[i] == '"' || p[i] == '\\' || p[i] == '\n') return i;
+  return to + 1;
 }
 
 bool is_ws(uint8_t c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -578,23 +601,28 @@ uint64_t ResponseTracker::prefix_hash(const uint8_t* p, uint16_t len, uint8_t ho
   return h ^ run_hash(p + at, len - at);
 }
 
+// A line at p like the template: its prefix (hash; the holes in it free of quote, backslash and
+// newline), a non-empty token text free of them, its suffix (hash) from the closing quote on.
+// Reads at most `avail` bytes; returns the line's length (the suffix's end), 0 if it does not
+// match. A match holds no newline: a line ends at the first one after it, if any. The token text
+// is found by its closing quote, so no newline search comes first.
+inline size_t ResponseTracker::tpl_match(const uint8_t* p, size_t avail) const noexcept {
+  const size_t pre = tpl_pre_, suf = tpl_suf_;
+  if (avail <= pre + suf) return 0;
+  const size_t q = first_stop(p, pre, avail - suf, avail);  // the closing quote, at most at avail - suf
+  if (q == pre || q > avail - suf || p[q] != '"') return 0;
+  for (uint8_t k = 0; k < tpl_holes_; ++k) {
+    const size_t hb = hole_[k][0], he = hole_[k][1];
+    if (he > hb && first_stop(p, hb, he - 1, avail) != he) return 0;
+  }
+  if (tail_hash(p, q + suf, suf) != tpl_suf_h_ || prefix_hash(p, tpl_pre_, tpl_holes_) != tpl_pre_h_) return 0;
+  return q + suf;
+}
+
 void ResponseTracker::feed_line(const uint8_t* p, size_t n) noexcept {
-  if (tpl_pre_ != 0 && n > size_t{tpl_pre_} + tpl_suf_) {
-    const uint8_t* m = p + tpl_pre_;
-    const size_t mid = n - tpl_pre_ - tpl_suf_;
-    bool plain;
-    if (mid < 8 && size_t{tpl_pre_} + 8 <= n) {  // a short token, in one load
-      constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
-      const uint64_t w = load8(m), q = w ^ (k01 * '"'), b = w ^ (k01 * '\\');
-      plain = ((((q - k01) & ~q) | ((b - k01) & ~b)) & k80 & ((uint64_t{1} << (8 * mid)) - 1)) == 0;
-    } else {
-      plain = plain_string(m, mid);
-    }
-    for (uint8_t k = 0; k < tpl_holes_; ++k) plain &= plain_string(p + hole_[k][0], hole_[k][1] - hole_[k][0]);
-    if (plain && tail_hash(p, n, tpl_suf_) == tpl_suf_h_ && prefix_hash(p, tpl_pre_, tpl_holes_) == tpl_pre_h_) {
-      content();
-      return;
-    }
+  if (tpl_pre_ != 0 && tpl_match(p, n) == n) {
+    content();
+    return;
   }
   // The template's holes are kept until a new template replaces them.
   uint16_t saved[kHoles][2];
@@ -632,6 +660,14 @@ void ResponseTracker::feed_line(const uint8_t* p, size_t n) noexcept {
 void ResponseTracker::feed_ndjson(const uint8_t* p, size_t n) noexcept {
   size_t i = 0;
   while (i < n && !failed_) {
+    if (tpl_pre_ != 0 && js_ == j_value && depth_ == 0) {  // a line like the last ones: no newline search, no scan
+      const size_t e = tpl_match(p + i, n - i);
+      if (e != 0 && i + e < n && p[i + e] == '\n') {
+        content();
+        i += e + 1;
+        continue;
+      }
+    }
     const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i, '\n', n - i));
     if (nl == nullptr) return feed_json(p + i, n - i);
     const size_t len = static_cast<size_t>(nl - (p + i));
@@ -655,6 +691,15 @@ void ResponseTracker::feed_sse(const uint8_t* p, size_t n) noexcept {
     if (ls_ == l_start) {
       // The usual line, whole in this feed: `data: ` and one document (cost: no state steps).
       if (n - i > 6 && std::memcmp(p + i, "data: ", 6) == 0 && p[i + 6] != '[' && js_ == j_value && depth_ == 0) {
+        if (tpl_pre_ != 0) {  // a token line like the last ones: no newline search, no scan
+          const size_t e = tpl_match(p + i + 6, n - i - 6);
+          if (e != 0 && i + 6 + e < n && p[i + 6 + e] == '\n') {
+            content();
+            i += 6 + e + 1;
+            if (i < n && p[i] == '\n') ++i;  // the blank line that ends the event
+            continue;
+          }
+        }
         const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i + 6, '\n', n - i - 6));
         if (nl != nullptr) {
           const size_t j = static_cast<size_t>(nl - p);

@@ -70,6 +70,7 @@ class ResponseTracker {
   void feed_json(const uint8_t* p, size_t n) noexcept;
   void feed_line(const uint8_t* p, size_t n) noexcept;
   uint64_t prefix_hash(const uint8_t* p, uint16_t len, uint8_t holes) const noexcept;
+  size_t tpl_match(const uint8_t* p, size_t avail) const noexcept;
   void feed_ndjson(const uint8_t* p, size_t n) noexcept;
   void feed_sse(const uint8_t* p, size_t n) noexcept;
   void feed_grpc(const uint8_t* p, size_t n) noexcept;
