@@ -163,7 +163,7 @@ uint64_t load8(const uint8_t* p) noexcept {
   std::memcpy(&w, p, 8);
   return w;
 }
-uint64_t run_hash(const uint8_t* p, size_t n) noexcept {
+[[gnu::always_inline]] inline uint64_t run_hash(const uint8_t* p, size_t n) noexcept {
   uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
   uint64_t last = 0;
   if (n >= 8) {
@@ -185,7 +185,7 @@ uint64_t run_hash(const uint8_t* p, size_t n) noexcept {
 }
 
 // Hash of the last `suf` bytes of a line of `n`: one load when they fit in a word.
-uint64_t tail_hash(const uint8_t* line, size_t n, size_t suf) noexcept {
+[[gnu::always_inline]] inline uint64_t tail_hash(const uint8_t* line, size_t n, size_t suf) noexcept {
   if (suf == 0 || suf > 8 || n < 8) return run_hash(line + n - suf, suf);
   uint64_t h = (load8(line + n - 8) >> (64 - 8 * suf)) * 0xc4ceb9fe1a85ec53ULL;
   return h ^ (h >> 32) ^ suf;
@@ -227,6 +227,25 @@ inline size_t first_stop(const uint8_t* p, size_t from, size_t to, size_t avail)
   for (; i <= to; ++i)
     if (p[i] == '"' || p[i] == '\\' || p[i] == '\n') return i;
   return to + 1;
+}
+
+// Index of the first quote or backslash in [i, n) of p; n if none (the bulk of a string's text).
+inline size_t string_run(const uint8_t* p, size_t i, size_t n) noexcept {
+#if defined(__SSE2__)
+  const __m128i vq = _mm_set1_epi8('"'), vb = _mm_set1_epi8('\\');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(w, vq), _mm_cmpeq_epi8(w, vb))));
+    if (m != 0) return i + static_cast<size_t>(__builtin_ctz(m));
+  }
+#endif
+  while (i < n && p[i] != '"' && p[i] != '\\') ++i;
+  return i;
+}
+
+// A byte that goes on a number (digits, sign, fraction, exponent).
+inline bool num_byte(uint8_t c) noexcept {
+  return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
 }
 
 bool is_ws(uint8_t c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -299,7 +318,7 @@ void ResponseTracker::finish(uint64_t now_ns) noexcept {
 }
 
 // One content-bearing event: the first token's time, the last one's, a count.
-void ResponseTracker::content() noexcept {
+inline void ResponseTracker::content() noexcept {
   if (u_.first_ns == 0) u_.first_ns = now_;
   u_.last_ns = now_;
   ++u_.events;
@@ -513,8 +532,7 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
       case j_str:
         if ((vflags_ & (kVfModel | kVfType)) == 0) {
           // The bulk of a response is text inside strings: skip it quickly.
-          size_t j = i;
-          while (j < n && p[j] != '"' && p[j] != '\\') ++j;
+          const size_t j = string_run(p, i, n);
           if (j > i) vflags_ |= kVfNonEmpty;
           i = j;
           if (i == n) break;
@@ -553,6 +571,24 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
         if (--esc_ == 0) js_ = j_str;
         break;
       case j_num:
+        if ((vflags_ & (kVfIn | kVfOut)) == 0 && depth_ > 0) {
+          // Not a usage figure: its bytes matter to nothing. Skip them, and in an array of numbers
+          // (embeddings) the next ones: for such a number scalar_end() only moves to j_after, and
+          // `,` then a number in an array starts one more without flags (key elem).
+          for (;;) {
+            while (i < n && num_byte(p[i])) ++i;
+            if (i + 1 < n && p[i] == ',' && (arrays_ >> (depth_ - 1) & 1) && ((p[i + 1] >= '0' && p[i + 1] <= '9') || p[i + 1] == '-')) {
+              key_ = ky::elem;
+              vflags_ = 0;
+              str_beg_ = static_cast<uint32_t>(i + 2);
+              i += 2;
+              continue;
+            }
+            break;
+          }
+          if (i < n) scalar_end();  // p[i] is looked at again in the next state
+          break;
+        }
         if (c >= '0' && c <= '9') {
           ++i;
           if (vflags_ & (kVfIn | kVfOut)) {
@@ -615,7 +651,8 @@ inline size_t ResponseTracker::tpl_match(const uint8_t* p, size_t avail) const n
     const size_t hb = hole_[k][0], he = hole_[k][1];
     if (he > hb && first_stop(p, hb, he - 1, avail) != he) return 0;
   }
-  if (tail_hash(p, q + suf, suf) != tpl_suf_h_ || prefix_hash(p, tpl_pre_, tpl_holes_) != tpl_pre_h_) return 0;
+  if (tail_hash(p, q + suf, suf) != tpl_suf_h_) return 0;
+  if ((tpl_holes_ == 0 ? run_hash(p, pre) : prefix_hash(p, tpl_pre_, tpl_holes_)) != tpl_pre_h_) return 0;
   return q + suf;
 }
 
@@ -687,6 +724,25 @@ void ResponseTracker::feed_sse(const uint8_t* p, size_t n) noexcept {
   static constexpr char kData[] = "data";
   static constexpr char kDone[] = "[DONE]";
   size_t i = 0;
+  // Token events like the last ones, back to back (usually one a feed): the template alone, no
+  // state steps. (feed() checked failed_; nothing here changes ls_, js_ or depth_.)
+  if (ls_ == l_start && tpl_pre_ != 0 && js_ == j_value && depth_ == 0) {
+    while (n - i > 6) {
+      if (p[i] != 'd' && p[i] != '\n') {  // `event:` & co (l_name -> l_skip): skipped to the newline
+        const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i, '\n', n - i));
+        if (nl == nullptr) break;
+        i = static_cast<size_t>(nl - p) + 1;
+        continue;
+      }
+      if (std::memcmp(p + i, "data: ", 6) != 0 || p[i + 6] == '[') break;
+      const size_t e = tpl_match(p + i + 6, n - i - 6);
+      if (e == 0 || i + 6 + e >= n || p[i + 6 + e] != '\n') break;
+      content();
+      i += 6 + e + 1;
+      if (i < n && p[i] == '\n') ++i;  // the blank line that ends the event
+    }
+    if (i == n) return;
+  }
   while (i < n && !failed_) {
     if (ls_ == l_start) {
       // The usual line, whole in this feed: `data: ` and one document (cost: no state steps).
