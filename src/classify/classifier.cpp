@@ -57,6 +57,7 @@ struct Classifier::ReqSlot {
   double tokens_taken = 0;    // tokens taken from that budget (0: none), corrected when the response ends
   bool has_json = false;      // `body` was opened for this request (else it holds an earlier one's fields)
   ResponseTracker resp;
+  ResponseTemplate resp_tpl;  // the tracker's line template bytes (memcmp, not hashes: cost)
   BodyStream body;
   GrpcModelDecoder grpc;
   bool grpc_open = false;
@@ -254,7 +255,7 @@ struct Classifier::FlowL7 final : RequestEvents {
     s->rec.status = h.status;
     if (h.grpc_status >= 0) s->rec.grpc_status = static_cast<int16_t>(h.grpc_status);
     const bool grpc_stream = s->rec.proto == ReqProto::grpc && s->rec.path.view().find("StreamInfer") != std::string_view::npos;
-    s->resp.start(s->rec.endpoint, h.content_type, h.encoded, grpc_stream);
+    s->resp.start(s->rec.endpoint, h.content_type, h.encoded, grpc_stream, &s->resp_tpl);
   }
   void on_response_body(uint32_t stream, std::span<const uint8_t> b) noexcept override {
     ReqSlot* s = find_resp(stream);

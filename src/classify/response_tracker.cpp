@@ -243,6 +243,26 @@ inline size_t string_run(const uint8_t* p, size_t i, size_t n) noexcept {
   return i;
 }
 
+// a[0, n) == b[0, n): short runs (a suffix) in two overlapping loads, longer ones by memcmp.
+inline bool same_bytes(const uint8_t* a, const uint8_t* b, size_t n) noexcept {
+#if defined(__SSE2__)
+  if (n >= 16 && n <= 32) {
+    const auto eq16 = [](const uint8_t* x, const uint8_t* y) {
+      return _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)),
+                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)))) == 0xffff;
+    };
+    return eq16(a, b) && eq16(a + n - 16, b + n - 16);
+  }
+#endif
+  if (n >= 8 && n <= 16) return load8(a) == load8(b) && load8(a + n - 8) == load8(b + n - 8);
+  if (n < 8) {
+    bool eq = true;
+    for (size_t i = 0; i < n; ++i) eq &= a[i] == b[i];
+    return eq;
+  }
+  return std::memcmp(a, b, n) == 0;
+}
+
 // A byte that goes on a number (digits, sign, fraction, exponent).
 inline bool num_byte(uint8_t c) noexcept {
   return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
@@ -262,8 +282,10 @@ bool prefix_ci(std::string_view s, std::string_view p) noexcept {
 
 }  // namespace
 
-void ResponseTracker::start(Endpoint ep, std::string_view ctype, bool encoded, bool streaming_rpc) noexcept {
+void ResponseTracker::start(Endpoint ep, std::string_view ctype, bool encoded, bool streaming_rpc,
+                            ResponseTemplate* tpl) noexcept {
   reset();
+  tb_ = tpl;
   provider_ = provider_of(ep);
   encoded_ = encoded;
   if (encoded) return;  // compressed bodies are not decoded
@@ -575,9 +597,36 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
           // Not a usage figure: its bytes matter to nothing. Skip them, and in an array of numbers
           // (embeddings) the next ones: for such a number scalar_end() only moves to j_after, and
           // `,` then a number in an array starts one more without flags (key elem).
+          const bool in_array = arrays_ >> (depth_ - 1) & 1;
           for (;;) {
+#if defined(__SSE2__)
+            // 16 bytes a step while they are numbers and commas, each comma followed by a digit or
+            // '-' in the same 16 (in an array): what the byte loop below would do with them.
+            if (in_array) {
+              const __m128i k2c = _mm_set1_epi8(0x2c), k0e = _mm_set1_epi8(0x0e), kSl = _mm_set1_epi8('/');
+              const __m128i kDot = _mm_set1_epi8('.'), kCm = _mm_set1_epi8(',');
+              while (i + 16 <= n) {
+                const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+                // Bytes 0x2c..0x39 (',' '-' '.' '/' digits) by a signed compare of w - 0x2c (0..13).
+                const __m128i d = _mm_sub_epi8(w, k2c);
+                const unsigned in = static_cast<unsigned>(_mm_movemask_epi8(
+                    _mm_and_si128(_mm_cmpgt_epi8(d, _mm_set1_epi8(-1)), _mm_cmplt_epi8(d, k0e))));
+                const unsigned sl = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, kSl)));
+                const unsigned cm = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, kCm)));
+                const unsigned dot = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, kDot)));
+                // A comma's next byte: a digit or '-' (not ',' '.' '/'); no comma last.
+                if (in != 0xffff || sl != 0 || (cm & 0x8000) != 0 || ((cm << 1) & (cm | dot)) != 0) break;
+                if (cm != 0) {
+                  key_ = ky::elem;
+                  vflags_ = 0;
+                  str_beg_ = static_cast<uint32_t>(i + 31 - __builtin_clz(cm) + 2);
+                }
+                i += 16;
+              }
+            }
+#endif
             while (i < n && num_byte(p[i])) ++i;
-            if (i + 1 < n && p[i] == ',' && (arrays_ >> (depth_ - 1) & 1) && ((p[i + 1] >= '0' && p[i + 1] <= '9') || p[i + 1] == '-')) {
+            if (i + 1 < n && p[i] == ',' && in_array && ((p[i + 1] >= '0' && p[i + 1] <= '9') || p[i + 1] == '-')) {
               key_ = ky::elem;
               vflags_ = 0;
               str_beg_ = static_cast<uint32_t>(i + 2);
@@ -647,6 +696,17 @@ inline size_t ResponseTracker::tpl_match(const uint8_t* p, size_t avail) const n
   if (avail <= pre + suf) return 0;
   const size_t q = first_stop(p, pre, avail - suf, avail);  // the closing quote, at most at avail - suf
   if (q == pre || q > avail - suf || p[q] != '"') return 0;
+  if (tpl_bytes_) {
+    const uint8_t* t = tb_->b;
+    if (!same_bytes(p + q, t + pre, suf)) return 0;
+    size_t at = 0;
+    for (uint8_t k = 0; k < tpl_holes_; ++k) {
+      const size_t hb = hole_[k][0], he = hole_[k][1];
+      if (std::memcmp(p + at, t + at, hb - at) != 0 || (he > hb && first_stop(p, hb, he - 1, avail) != he)) return 0;
+      at = he;
+    }
+    return std::memcmp(p + at, t + at, pre - at) == 0 ? q + suf : 0;
+  }
   for (uint8_t k = 0; k < tpl_holes_; ++k) {
     const size_t hb = hole_[k][0], he = hole_[k][1];
     if (he > hb && first_stop(p, hb, he - 1, avail) != he) return 0;
@@ -681,16 +741,25 @@ void ResponseTracker::feed_line(const uint8_t* p, size_t n) noexcept {
     return;
   }
   const uint16_t pre = static_cast<uint16_t>(rec_beg_), suf = static_cast<uint16_t>(n - rec_end_);
-  const uint64_t suf_h = tail_hash(p, n, suf);
+  const bool bytes = tb_ != nullptr && size_t{pre} + suf <= ResponseTemplate::kBytes;
+  const uint64_t suf_h = bytes ? 0 : tail_hash(p, n, suf);
   // The same shape, another prefix: the stream varies strings the scan ignores (Ollama's
   // created_at): from now on its templates leave them out (cost only: exact either way).
-  if (tpl_pre_ == pre && tpl_suf_ == suf && tpl_suf_h_ == suf_h) holes_on_ = true;
+  if (tpl_pre_ == pre && tpl_suf_ == suf && tpl_bytes_ == bytes &&
+      (bytes ? std::memcmp(tb_->b + pre, p + n - suf, suf) == 0 : tpl_suf_h_ == suf_h))
+    holes_on_ = true;
   tpl_pre_ = pre;
   tpl_suf_ = suf;
+  tpl_bytes_ = bytes;
   tpl_holes_ = 0;
   while (holes_on_ && tpl_holes_ < line_holes_ && hole_[tpl_holes_][1] < tpl_pre_) ++tpl_holes_;  // in the prefix
-  tpl_pre_h_ = prefix_hash(p, tpl_pre_, tpl_holes_);
-  tpl_suf_h_ = suf_h;
+  if (bytes) {
+    std::memcpy(tb_->b, p, pre);
+    std::memcpy(tb_->b + pre, p + n - suf, suf);
+  } else {
+    tpl_pre_h_ = prefix_hash(p, tpl_pre_, tpl_holes_);
+    tpl_suf_h_ = suf_h;
+  }
 }
 
 // NDJSON: a document a line, usually; a document that spans lines is scanned as it comes.
