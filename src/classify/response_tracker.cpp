@@ -201,7 +201,7 @@ uint64_t stop_mask(uint64_t w) noexcept {
 
 // Index of the first quote, backslash or newline in [from, to] of p (to < avail); to + 1 if none.
 // Reads words up to `avail` bytes of p, past `to` where they fit.
-inline size_t first_stop(const uint8_t* p, size_t from, size_t to, size_t avail) noexcept {
+[[gnu::always_inline]] inline size_t first_stop(const uint8_t* p, size_t from, size_t to, size_t avail) noexcept {
   size_t i = from;
 #if defined(__SSE2__)
   const __m128i vq = _mm_set1_epi8('"'), vb = _mm_set1_epi8('\\'), vl = _mm_set1_epi8('\n');
@@ -214,6 +214,15 @@ inline size_t first_stop(const uint8_t* p, size_t from, size_t to, size_t avail)
       return i <= to ? i : to + 1;
     }
     if (i + 16 > to) return to + 1;
+  }
+  if (i <= to && avail >= 16) {  // the last bytes: the 16 that end at avail, those before i left out
+    const size_t b = avail - 16;
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + b));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, vq), _mm_cmpeq_epi8(w, vb)), _mm_cmpeq_epi8(w, vl)))) >> (i - b);
+    if (m == 0) return to + 1;
+    i += static_cast<size_t>(__builtin_ctz(m));
+    return i <= to ? i : to + 1;
   }
 #endif
   for (; i + 8 <= avail; i += 8) {
@@ -310,6 +319,7 @@ bool ResponseTracker::streamed() const noexcept {
 void ResponseTracker::feed(std::span<const uint8_t> b, uint64_t now_ns) noexcept {
   if (!active() || b.empty()) return;
   now_ = now_ns;
+  if (fmt_ == RespFormat::sse) return feed_sse(b.data(), b.size());  // the usual one, before the switch
   switch (fmt_) {
     case RespFormat::sse: return feed_sse(b.data(), b.size());
     case RespFormat::ndjson: return feed_ndjson(b.data(), b.size());
@@ -691,7 +701,7 @@ uint64_t ResponseTracker::prefix_hash(const uint8_t* p, uint16_t len, uint8_t ho
 // Reads at most `avail` bytes; returns the line's length (the suffix's end), 0 if it does not
 // match. A match holds no newline: a line ends at the first one after it, if any. The token text
 // is found by its closing quote, so no newline search comes first.
-inline size_t ResponseTracker::tpl_match(const uint8_t* p, size_t avail) const noexcept {
+[[gnu::always_inline]] inline size_t ResponseTracker::tpl_match(const uint8_t* p, size_t avail) const noexcept {
   const size_t pre = tpl_pre_, suf = tpl_suf_;
   if (avail <= pre + suf) return 0;
   const size_t q = first_stop(p, pre, avail - suf, avail);  // the closing quote, at most at avail - suf
@@ -699,6 +709,7 @@ inline size_t ResponseTracker::tpl_match(const uint8_t* p, size_t avail) const n
   if (tpl_bytes_) {
     const uint8_t* t = tb_->b;
     if (!same_bytes(p + q, t + pre, suf)) return 0;
+    if (tpl_holes_ == 0) return std::memcmp(p, t, pre) == 0 ? q + suf : 0;
     size_t at = 0;
     for (uint8_t k = 0; k < tpl_holes_; ++k) {
       const size_t hb = hole_[k][0], he = hole_[k][1];
@@ -797,13 +808,15 @@ void ResponseTracker::feed_sse(const uint8_t* p, size_t n) noexcept {
   // state steps. (feed() checked failed_; nothing here changes ls_, js_ or depth_.)
   if (ls_ == l_start && tpl_pre_ != 0 && js_ == j_value && depth_ == 0) {
     while (n - i > 6) {
-      if (p[i] != 'd' && p[i] != '\n') {  // `event:` & co (l_name -> l_skip): skipped to the newline
+      if (std::memcmp(p + i, "data: ", 6) != 0) {
+        if (p[i] == 'd' || p[i] == '\n') break;
+        // `event:` & co (l_name -> l_skip): skipped to the newline
         const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i, '\n', n - i));
         if (nl == nullptr) break;
         i = static_cast<size_t>(nl - p) + 1;
         continue;
       }
-      if (std::memcmp(p + i, "data: ", 6) != 0 || p[i + 6] == '[') break;
+      if (p[i + 6] == '[') break;
       const size_t e = tpl_match(p + i + 6, n - i - 6);
       if (e == 0 || i + 6 + e >= n || p[i + 6 + e] != '\n') break;
       content();
