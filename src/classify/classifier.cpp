@@ -59,6 +59,7 @@ struct Classifier::ReqSlot {
   bool tokens_fleet = false;  // ... taken from the fleet's allowance: the correction goes to the fleet's count too
   bool has_json = false;      // `body` was opened for this request (else it holds an earlier one's fields)
   ResponseTracker resp;
+  ResponseTemplate resp_tpl;  // the tracker's line template bytes (memcmp, not hashes: cost)
   BodyStream body;
   GrpcModelDecoder grpc;
   bool grpc_open = false;
@@ -256,7 +257,7 @@ struct Classifier::FlowL7 final : RequestEvents {
     s->rec.status = h.status;
     if (h.grpc_status >= 0) s->rec.grpc_status = static_cast<int16_t>(h.grpc_status);
     const bool grpc_stream = s->rec.proto == ReqProto::grpc && s->rec.path.view().find("StreamInfer") != std::string_view::npos;
-    s->resp.start(s->rec.endpoint, h.content_type, h.encoded, grpc_stream);
+    s->resp.start(s->rec.endpoint, h.content_type, h.encoded, grpc_stream, &s->resp_tpl);
   }
   void on_response_body(uint32_t stream, std::span<const uint8_t> b) noexcept override {
     ReqSlot* s = find_resp(stream);

@@ -2,6 +2,9 @@
 
 #include <array>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace aiqos {
 
@@ -160,7 +163,7 @@ uint64_t load8(const uint8_t* p) noexcept {
   std::memcpy(&w, p, 8);
   return w;
 }
-uint64_t run_hash(const uint8_t* p, size_t n) noexcept {
+[[gnu::always_inline]] inline uint64_t run_hash(const uint8_t* p, size_t n) noexcept {
   uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
   uint64_t last = 0;
   if (n >= 8) {
@@ -182,28 +185,96 @@ uint64_t run_hash(const uint8_t* p, size_t n) noexcept {
 }
 
 // Hash of the last `suf` bytes of a line of `n`: one load when they fit in a word.
-uint64_t tail_hash(const uint8_t* line, size_t n, size_t suf) noexcept {
+[[gnu::always_inline]] inline uint64_t tail_hash(const uint8_t* line, size_t n, size_t suf) noexcept {
   if (suf == 0 || suf > 8 || n < 8) return run_hash(line + n - suf, suf);
   uint64_t h = (load8(line + n - 8) >> (64 - 8 * suf)) * 0xc4ceb9fe1a85ec53ULL;
   return h ^ (h >> 32) ^ suf;
 }
 
-// No quote and no backslash in [m, m+n): a JSON string's bytes that cannot end it early.
-// Eight bytes a step (the "has a zero byte" test on the bytes xor each character).
-bool plain_string(const uint8_t* m, size_t n) noexcept {
+// Bytes of w that are a quote, a backslash or a newline: 0x80 in each, exact up to the first
+// (the borrow of the zero-byte test only reaches bytes above a hit).
+uint64_t stop_mask(uint64_t w) noexcept {
   constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
-  auto hit = [](uint64_t w) {
-    const uint64_t q = w ^ (k01 * '"'), b = w ^ (k01 * '\\');
-    return ((q - k01) & ~q & k80) | ((b - k01) & ~b & k80);
-  };
-  if (n < 8) {
-    bool plain = true;
-    for (size_t k = 0; k < n; ++k) plain &= m[k] != '"' && m[k] != '\\';
-    return plain;
+  const uint64_t q = w ^ (k01 * '"'), b = w ^ (k01 * '\\'), l = w ^ (k01 * '\n');
+  return (((q - k01) & ~q) | ((b - k01) & ~b) | ((l - k01) & ~l)) & k80;
+}
+
+// Index of the first quote, backslash or newline in [from, to] of p (to < avail); to + 1 if none.
+// Reads words up to `avail` bytes of p, past `to` where they fit.
+[[gnu::always_inline]] inline size_t first_stop(const uint8_t* p, size_t from, size_t to, size_t avail) noexcept {
+  size_t i = from;
+#if defined(__SSE2__)
+  const __m128i vq = _mm_set1_epi8('"'), vb = _mm_set1_epi8('\\'), vl = _mm_set1_epi8('\n');
+  for (; i + 16 <= avail; i += 16) {
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, vq), _mm_cmpeq_epi8(w, vb)), _mm_cmpeq_epi8(w, vl))));
+    if (m != 0) {
+      i += static_cast<size_t>(__builtin_ctz(m));
+      return i <= to ? i : to + 1;
+    }
+    if (i + 16 > to) return to + 1;
   }
-  uint64_t acc = hit(load8(m + n - 8));
-  for (size_t i = 0; i + 8 < n; i += 8) acc |= hit(load8(m + i));
-  return acc == 0;
+  if (i <= to && avail >= 16) {  // the last bytes: the 16 that end at avail, those before i left out
+    const size_t b = avail - 16;
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + b));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, vq), _mm_cmpeq_epi8(w, vb)), _mm_cmpeq_epi8(w, vl)))) >> (i - b);
+    if (m == 0) return to + 1;
+    i += static_cast<size_t>(__builtin_ctz(m));
+    return i <= to ? i : to + 1;
+  }
+#endif
+  for (; i + 8 <= avail; i += 8) {
+    const uint64_t h = stop_mask(load8(p + i));
+    if (h != 0) {
+      i += static_cast<size_t>(__builtin_ctzll(h) >> 3);
+      return i <= to ? i : to + 1;
+    }
+    if (i + 8 > to) return to + 1;
+  }
+  for (; i <= to; ++i)
+    if (p[i] == '"' || p[i] == '\\' || p[i] == '\n') return i;
+  return to + 1;
+}
+
+// Index of the first quote or backslash in [i, n) of p; n if none (the bulk of a string's text).
+inline size_t string_run(const uint8_t* p, size_t i, size_t n) noexcept {
+#if defined(__SSE2__)
+  const __m128i vq = _mm_set1_epi8('"'), vb = _mm_set1_epi8('\\');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(w, vq), _mm_cmpeq_epi8(w, vb))));
+    if (m != 0) return i + static_cast<size_t>(__builtin_ctz(m));
+  }
+#endif
+  while (i < n && p[i] != '"' && p[i] != '\\') ++i;
+  return i;
+}
+
+// a[0, n) == b[0, n): short runs (a suffix) in two overlapping loads, longer ones by memcmp.
+inline bool same_bytes(const uint8_t* a, const uint8_t* b, size_t n) noexcept {
+#if defined(__SSE2__)
+  if (n >= 16 && n <= 32) {
+    const auto eq16 = [](const uint8_t* x, const uint8_t* y) {
+      return _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)),
+                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)))) == 0xffff;
+    };
+    return eq16(a, b) && eq16(a + n - 16, b + n - 16);
+  }
+#endif
+  if (n >= 8 && n <= 16) return load8(a) == load8(b) && load8(a + n - 8) == load8(b + n - 8);
+  if (n < 8) {
+    bool eq = true;
+    for (size_t i = 0; i < n; ++i) eq &= a[i] == b[i];
+    return eq;
+  }
+  return std::memcmp(a, b, n) == 0;
+}
+
+// A byte that goes on a number (digits, sign, fraction, exponent).
+inline bool num_byte(uint8_t c) noexcept {
+  return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
 }
 
 bool is_ws(uint8_t c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -220,8 +291,10 @@ bool prefix_ci(std::string_view s, std::string_view p) noexcept {
 
 }  // namespace
 
-void ResponseTracker::start(Endpoint ep, std::string_view ctype, bool encoded, bool streaming_rpc) noexcept {
+void ResponseTracker::start(Endpoint ep, std::string_view ctype, bool encoded, bool streaming_rpc,
+                            ResponseTemplate* tpl) noexcept {
   reset();
+  tb_ = tpl;
   provider_ = provider_of(ep);
   encoded_ = encoded;
   if (encoded) return;  // compressed bodies are not decoded
@@ -246,6 +319,7 @@ bool ResponseTracker::streamed() const noexcept {
 void ResponseTracker::feed(std::span<const uint8_t> b, uint64_t now_ns) noexcept {
   if (!active() || b.empty()) return;
   now_ = now_ns;
+  if (fmt_ == RespFormat::sse) return feed_sse(b.data(), b.size());  // the usual one, before the switch
   switch (fmt_) {
     case RespFormat::sse: return feed_sse(b.data(), b.size());
     case RespFormat::ndjson: return feed_ndjson(b.data(), b.size());
@@ -276,7 +350,7 @@ void ResponseTracker::finish(uint64_t now_ns) noexcept {
 }
 
 // One content-bearing event: the first token's time, the last one's, a count.
-void ResponseTracker::content() noexcept {
+inline void ResponseTracker::content() noexcept {
   if (u_.first_ns == 0) u_.first_ns = now_;
   u_.last_ns = now_;
   ++u_.events;
@@ -490,8 +564,7 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
       case j_str:
         if ((vflags_ & (kVfModel | kVfType)) == 0) {
           // The bulk of a response is text inside strings: skip it quickly.
-          size_t j = i;
-          while (j < n && p[j] != '"' && p[j] != '\\') ++j;
+          const size_t j = string_run(p, i, n);
           if (j > i) vflags_ |= kVfNonEmpty;
           i = j;
           if (i == n) break;
@@ -530,6 +603,51 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
         if (--esc_ == 0) js_ = j_str;
         break;
       case j_num:
+        if ((vflags_ & (kVfIn | kVfOut)) == 0 && depth_ > 0) {
+          // Not a usage figure: its bytes matter to nothing. Skip them, and in an array of numbers
+          // (embeddings) the next ones: for such a number scalar_end() only moves to j_after, and
+          // `,` then a number in an array starts one more without flags (key elem).
+          const bool in_array = arrays_ >> (depth_ - 1) & 1;
+          for (;;) {
+#if defined(__SSE2__)
+            // 16 bytes a step while they are numbers and commas, each comma followed by a digit or
+            // '-' in the same 16 (in an array): what the byte loop below would do with them.
+            if (in_array) {
+              const __m128i k2c = _mm_set1_epi8(0x2c), k0e = _mm_set1_epi8(0x0e), kSl = _mm_set1_epi8('/');
+              const __m128i kDot = _mm_set1_epi8('.'), kCm = _mm_set1_epi8(',');
+              while (i + 16 <= n) {
+                const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+                // Bytes 0x2c..0x39 (',' '-' '.' '/' digits) by a signed compare of w - 0x2c (0..13).
+                const __m128i d = _mm_sub_epi8(w, k2c);
+                const unsigned in = static_cast<unsigned>(_mm_movemask_epi8(
+                    _mm_and_si128(_mm_cmpgt_epi8(d, _mm_set1_epi8(-1)), _mm_cmplt_epi8(d, k0e))));
+                const unsigned sl = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, kSl)));
+                const unsigned cm = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, kCm)));
+                const unsigned dot = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(w, kDot)));
+                // A comma's next byte: a digit or '-' (not ',' '.' '/'); no comma last.
+                if (in != 0xffff || sl != 0 || (cm & 0x8000) != 0 || ((cm << 1) & (cm | dot)) != 0) break;
+                if (cm != 0) {
+                  key_ = ky::elem;
+                  vflags_ = 0;
+                  str_beg_ = static_cast<uint32_t>(i + 31 - __builtin_clz(cm) + 2);
+                }
+                i += 16;
+              }
+            }
+#endif
+            while (i < n && num_byte(p[i])) ++i;
+            if (i + 1 < n && p[i] == ',' && in_array && ((p[i + 1] >= '0' && p[i + 1] <= '9') || p[i + 1] == '-')) {
+              key_ = ky::elem;
+              vflags_ = 0;
+              str_beg_ = static_cast<uint32_t>(i + 2);
+              i += 2;
+              continue;
+            }
+            break;
+          }
+          if (i < n) scalar_end();  // p[i] is looked at again in the next state
+          break;
+        }
         if (c >= '0' && c <= '9') {
           ++i;
           if (vflags_ & (kVfIn | kVfOut)) {
@@ -578,23 +696,41 @@ uint64_t ResponseTracker::prefix_hash(const uint8_t* p, uint16_t len, uint8_t ho
   return h ^ run_hash(p + at, len - at);
 }
 
+// A line at p like the template: its prefix (hash; the holes in it free of quote, backslash and
+// newline), a non-empty token text free of them, its suffix (hash) from the closing quote on.
+// Reads at most `avail` bytes; returns the line's length (the suffix's end), 0 if it does not
+// match. A match holds no newline: a line ends at the first one after it, if any. The token text
+// is found by its closing quote, so no newline search comes first.
+[[gnu::always_inline]] inline size_t ResponseTracker::tpl_match(const uint8_t* p, size_t avail) const noexcept {
+  const size_t pre = tpl_pre_, suf = tpl_suf_;
+  if (avail <= pre + suf) return 0;
+  const size_t q = first_stop(p, pre, avail - suf, avail);  // the closing quote, at most at avail - suf
+  if (q == pre || q > avail - suf || p[q] != '"') return 0;
+  if (tpl_bytes_) {
+    const uint8_t* t = tb_->b;
+    if (!same_bytes(p + q, t + pre, suf)) return 0;
+    if (tpl_holes_ == 0) return std::memcmp(p, t, pre) == 0 ? q + suf : 0;
+    size_t at = 0;
+    for (uint8_t k = 0; k < tpl_holes_; ++k) {
+      const size_t hb = hole_[k][0], he = hole_[k][1];
+      if (std::memcmp(p + at, t + at, hb - at) != 0 || (he > hb && first_stop(p, hb, he - 1, avail) != he)) return 0;
+      at = he;
+    }
+    return std::memcmp(p + at, t + at, pre - at) == 0 ? q + suf : 0;
+  }
+  for (uint8_t k = 0; k < tpl_holes_; ++k) {
+    const size_t hb = hole_[k][0], he = hole_[k][1];
+    if (he > hb && first_stop(p, hb, he - 1, avail) != he) return 0;
+  }
+  if (tail_hash(p, q + suf, suf) != tpl_suf_h_) return 0;
+  if ((tpl_holes_ == 0 ? run_hash(p, pre) : prefix_hash(p, tpl_pre_, tpl_holes_)) != tpl_pre_h_) return 0;
+  return q + suf;
+}
+
 void ResponseTracker::feed_line(const uint8_t* p, size_t n) noexcept {
-  if (tpl_pre_ != 0 && n > size_t{tpl_pre_} + tpl_suf_) {
-    const uint8_t* m = p + tpl_pre_;
-    const size_t mid = n - tpl_pre_ - tpl_suf_;
-    bool plain;
-    if (mid < 8 && size_t{tpl_pre_} + 8 <= n) {  // a short token, in one load
-      constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
-      const uint64_t w = load8(m), q = w ^ (k01 * '"'), b = w ^ (k01 * '\\');
-      plain = ((((q - k01) & ~q) | ((b - k01) & ~b)) & k80 & ((uint64_t{1} << (8 * mid)) - 1)) == 0;
-    } else {
-      plain = plain_string(m, mid);
-    }
-    for (uint8_t k = 0; k < tpl_holes_; ++k) plain &= plain_string(p + hole_[k][0], hole_[k][1] - hole_[k][0]);
-    if (plain && tail_hash(p, n, tpl_suf_) == tpl_suf_h_ && prefix_hash(p, tpl_pre_, tpl_holes_) == tpl_pre_h_) {
-      content();
-      return;
-    }
+  if (tpl_pre_ != 0 && tpl_match(p, n) == n) {
+    content();
+    return;
   }
   // The template's holes are kept until a new template replaces them.
   uint16_t saved[kHoles][2];
@@ -616,22 +752,39 @@ void ResponseTracker::feed_line(const uint8_t* p, size_t n) noexcept {
     return;
   }
   const uint16_t pre = static_cast<uint16_t>(rec_beg_), suf = static_cast<uint16_t>(n - rec_end_);
-  const uint64_t suf_h = tail_hash(p, n, suf);
+  const bool bytes = tb_ != nullptr && size_t{pre} + suf <= ResponseTemplate::kBytes;
+  const uint64_t suf_h = bytes ? 0 : tail_hash(p, n, suf);
   // The same shape, another prefix: the stream varies strings the scan ignores (Ollama's
   // created_at): from now on its templates leave them out (cost only: exact either way).
-  if (tpl_pre_ == pre && tpl_suf_ == suf && tpl_suf_h_ == suf_h) holes_on_ = true;
+  if (tpl_pre_ == pre && tpl_suf_ == suf && tpl_bytes_ == bytes &&
+      (bytes ? std::memcmp(tb_->b + pre, p + n - suf, suf) == 0 : tpl_suf_h_ == suf_h))
+    holes_on_ = true;
   tpl_pre_ = pre;
   tpl_suf_ = suf;
+  tpl_bytes_ = bytes;
   tpl_holes_ = 0;
   while (holes_on_ && tpl_holes_ < line_holes_ && hole_[tpl_holes_][1] < tpl_pre_) ++tpl_holes_;  // in the prefix
-  tpl_pre_h_ = prefix_hash(p, tpl_pre_, tpl_holes_);
-  tpl_suf_h_ = suf_h;
+  if (bytes) {
+    std::memcpy(tb_->b, p, pre);
+    std::memcpy(tb_->b + pre, p + n - suf, suf);
+  } else {
+    tpl_pre_h_ = prefix_hash(p, tpl_pre_, tpl_holes_);
+    tpl_suf_h_ = suf_h;
+  }
 }
 
 // NDJSON: a document a line, usually; a document that spans lines is scanned as it comes.
 void ResponseTracker::feed_ndjson(const uint8_t* p, size_t n) noexcept {
   size_t i = 0;
   while (i < n && !failed_) {
+    if (tpl_pre_ != 0 && js_ == j_value && depth_ == 0) {  // a line like the last ones: no newline search, no scan
+      const size_t e = tpl_match(p + i, n - i);
+      if (e != 0 && i + e < n && p[i + e] == '\n') {
+        content();
+        i += e + 1;
+        continue;
+      }
+    }
     const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i, '\n', n - i));
     if (nl == nullptr) return feed_json(p + i, n - i);
     const size_t len = static_cast<size_t>(nl - (p + i));
@@ -651,10 +804,40 @@ void ResponseTracker::feed_sse(const uint8_t* p, size_t n) noexcept {
   static constexpr char kData[] = "data";
   static constexpr char kDone[] = "[DONE]";
   size_t i = 0;
+  // Token events like the last ones, back to back (usually one a feed): the template alone, no
+  // state steps. (feed() checked failed_; nothing here changes ls_, js_ or depth_.)
+  if (ls_ == l_start && tpl_pre_ != 0 && js_ == j_value && depth_ == 0) {
+    while (n - i > 6) {
+      if (std::memcmp(p + i, "data: ", 6) != 0) {
+        if (p[i] == 'd' || p[i] == '\n') break;
+        // `event:` & co (l_name -> l_skip): skipped to the newline
+        const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i, '\n', n - i));
+        if (nl == nullptr) break;
+        i = static_cast<size_t>(nl - p) + 1;
+        continue;
+      }
+      if (p[i + 6] == '[') break;
+      const size_t e = tpl_match(p + i + 6, n - i - 6);
+      if (e == 0 || i + 6 + e >= n || p[i + 6 + e] != '\n') break;
+      content();
+      i += 6 + e + 1;
+      if (i < n && p[i] == '\n') ++i;  // the blank line that ends the event
+    }
+    if (i == n) return;
+  }
   while (i < n && !failed_) {
     if (ls_ == l_start) {
       // The usual line, whole in this feed: `data: ` and one document (cost: no state steps).
       if (n - i > 6 && std::memcmp(p + i, "data: ", 6) == 0 && p[i + 6] != '[' && js_ == j_value && depth_ == 0) {
+        if (tpl_pre_ != 0) {  // a token line like the last ones: no newline search, no scan
+          const size_t e = tpl_match(p + i + 6, n - i - 6);
+          if (e != 0 && i + 6 + e < n && p[i + 6 + e] == '\n') {
+            content();
+            i += 6 + e + 1;
+            if (i < n && p[i] == '\n') ++i;  // the blank line that ends the event
+            continue;
+          }
+        }
         const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p + i + 6, '\n', n - i - 6));
         if (nl != nullptr) {
           const size_t j = static_cast<size_t>(nl - p);

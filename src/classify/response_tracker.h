@@ -42,6 +42,14 @@ struct ResponseUsage {
   BoundedString<64> model;    // the model the response names (first one seen)
 };
 
+// Room for a line template's bytes (its prefix and suffix), kept next to a tracker by its owner
+// (a request slot) so that the tracker itself stays small: with it, a token line is checked
+// against its template with memcmp instead of hashes (cost only; the result is the same).
+struct ResponseTemplate {
+  static constexpr uint16_t kBytes = 256;
+  uint8_t b[kBytes];
+};
+
 class ResponseTracker {
  public:
   static constexpr uint8_t kMaxDepth = 32;  // deeper JSON: give up
@@ -50,7 +58,9 @@ class ResponseTracker {
   // a gRPC server stream (ModelStreamInfer), where every message is a step.
   // A response no tracker applies to (an unknown endpoint's JSON, a
   // compressed body) leaves the tracker idle.
-  void start(Endpoint ep, std::string_view ctype, bool encoded, bool streaming_rpc) noexcept;
+  // `tpl`: room for the line template's bytes while the response is tracked (nullptr: hashes).
+  void start(Endpoint ep, std::string_view ctype, bool encoded, bool streaming_rpc,
+             ResponseTemplate* tpl = nullptr) noexcept;
   void reset() noexcept { *this = ResponseTracker{}; }
   // The next in-order body bytes (de-chunked for HTTP/1.1, DATA payload for
   // HTTP/2), seen at `now_ns`.
@@ -70,6 +80,7 @@ class ResponseTracker {
   void feed_json(const uint8_t* p, size_t n) noexcept;
   void feed_line(const uint8_t* p, size_t n) noexcept;
   uint64_t prefix_hash(const uint8_t* p, uint16_t len, uint8_t holes) const noexcept;
+  size_t tpl_match(const uint8_t* p, size_t avail) const noexcept;
   void feed_ndjson(const uint8_t* p, size_t n) noexcept;
   void feed_sse(const uint8_t* p, size_t n) noexcept;
   void feed_grpc(const uint8_t* p, size_t n) noexcept;
@@ -101,11 +112,14 @@ class ResponseTracker {
   // exactly the same. Lines split across feeds are always scanned; results never depend on it.
   // Holes: string values of keys the scanner ignores (ids, timestamps) may differ too, at the same
   // length; only the first kHoles of the prefix.
+  // With a ResponseTemplate (tpl_bytes_: the template fits in it), its bytes replace the hashes.
   static constexpr uint8_t kHoles = 4;
+  ResponseTemplate* tb_ = nullptr;
   uint64_t tpl_pre_h_ = 0, tpl_suf_h_ = 0;
   uint16_t tpl_pre_ = 0, tpl_suf_ = 0;  // prefix and suffix lengths; tpl_pre_ 0: no template
   uint16_t hole_[kHoles][2] = {};       // [begin, end) in the line; in the template, then the scan
   uint8_t tpl_holes_ = 0, line_holes_ = 0;
+  bool tpl_bytes_ = false;
   bool holes_on_ = false;  // a line missed only by its prefix: this stream varies its ignored strings
   uint32_t str_beg_ = 0, str_end_ = 0;  // line mode: where the string being read starts and ends
   uint32_t rec_beg_ = 0, rec_end_ = 0;  // line mode: the content string of the document

@@ -195,6 +195,55 @@ ResponseTracker run(const Case& c, const std::vector<size_t>& cuts) {
   return t;
 }
 
+// The same, with the line template's bytes kept next to the tracker (as a request slot does):
+// memcmp instead of hashes, the same results.
+ResponseTracker run_tpl(const Case& c, const std::vector<size_t>& cuts, ResponseTemplate& tb) {
+  ResponseTracker t;
+  t.start(c.ep, c.ctype, false, c.streaming_rpc, &tb);
+  size_t at = 0;
+  uint64_t now = 1;
+  for (size_t cut : cuts) {
+    t.feed(bytes(c.body).subspan(at, cut - at), now++);
+    at = cut;
+  }
+  t.feed(bytes(c.body).subspan(at), now++);
+  t.finish(now);
+  return t;
+}
+
+TEST(ResponseTracker, TemplateBytesEverySplitPoint) {
+  ResponseTemplate tb{};
+  for (const Case& c : cases()) {
+    if (c.body.size() > 5000) continue;
+    SCOPED_TRACE(c.name);
+    check(c, run_tpl(c, {}, tb));
+    for (size_t cut = 1; cut < c.body.size(); ++cut) {
+      SCOPED_TRACE(cut);
+      check(c, run_tpl(c, {cut}, tb));
+    }
+  }
+}
+
+TEST(ResponseTracker, TemplateBytesRandomSplits) {
+  const uint32_t seed = static_cast<uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::printf("TemplateBytesRandomSplits seed %u\n", seed);
+  std::mt19937 rng(seed);
+  ResponseTemplate tb{};
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(std::string(c.name) + " seed " + std::to_string(seed));
+    for (int round = 0; round < 50; ++round) {
+      std::vector<size_t> cuts;
+      size_t at = 0;
+      while (true) {
+        at += 1 + rng() % 64;
+        if (at >= c.body.size()) break;
+        cuts.push_back(at);
+      }
+      check(c, run_tpl(c, cuts, tb));
+    }
+  }
+}
+
 TEST(ResponseTracker, WholeBody) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.name);
