@@ -4,21 +4,13 @@
 // prefix of the first chunk.
 #include "classify/l7_detect.h"
 #include "conversation.h"
+#include "l7_config.h"
 
 using namespace aiqos;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Input in(data, size);
-  L7Config cfg;
-  cfg.http1.max_header_section = 1024;
-  cfg.http1.max_pipeline = 4;
-  cfg.http2.max_streams = 4;
-  cfg.http2.max_frame_size = 1 << 14;
-  cfg.http2.max_header_block = 8192;
-  cfg.http2.max_header_list = 16384;
-  cfg.http2.max_hpack_table = 4096;
-  cfg.http2.max_hpack_mem = 64 << 10;
-  cfg.capture = fuzz::fuzz_capture();
+  L7Config cfg = fuzz::small_l7_config();
   fuzz::CheckingSink sink;
   L7Connection l7(cfg, sink);
   bool first = true;

@@ -7,27 +7,19 @@
 #include "classify/l7_detect.h"
 #include "classify/midstream.h"
 #include "conversation.h"
+#include "l7_config.h"
 
 using namespace aiqos;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Input in(data, size);
   const Dir guess = (in.u8() & 1) ? Dir::s2c : Dir::c2s;
-  L7Config cfg;
-  cfg.http1.max_header_section = 1024;
-  cfg.http1.max_pipeline = 4;
-  cfg.http2.max_streams = 4;
-  cfg.http2.max_frame_size = 1 << 14;
-  cfg.http2.max_header_block = 8192;
-  cfg.http2.max_header_list = 16384;
-  cfg.http2.max_hpack_table = 4096;
-  cfg.http2.max_hpack_mem = 64 << 10;
+  L7Config cfg = fuzz::small_l7_config();
   cfg.midstream_buffer = 2048;
   cfg.midstream_scan_limit = 16384;
   MidstreamBudget budget;
   budget.cap = 6144;
   cfg.midstream_budget = &budget;
-  cfg.capture = fuzz::fuzz_capture();
   fuzz::CheckingSink sink;
   {
     L7Connection l7(cfg, sink);
