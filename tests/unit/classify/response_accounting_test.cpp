@@ -37,7 +37,7 @@ struct Conn {
     f[14 + 20 + 9] = static_cast<uint8_t>(ack >> 16);
     f[14 + 20 + 10] = static_cast<uint8_t>(ack >> 8);
     f[14 + 20 + 11] = static_cast<uint8_t>(ack);
-    std::memcpy(f.data() + 14 + 20 + 20, payload.data(), payload.size());
+    if (!payload.empty()) std::memcpy(f.data() + 14 + 20 + 20, payload.data(), payload.size());  // data() may be null
     PacketInfo p;
     parse_packet(f, p);
     cls.on_packet(p, f, t);
