@@ -70,6 +70,7 @@ inline uint64_t flow_key_hash(const FlowKey& k) noexcept {
   uint64_t words[5];
   std::memcpy(words, &k, sizeof(words));
   uint64_t h = 0x9e3779b97f4a7c15ULL;
+#pragma GCC unroll 5
   for (uint64_t w : words) {
     h ^= w;
     h *= 0xff51afd7ed558ccdULL;

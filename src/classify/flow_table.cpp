@@ -6,7 +6,7 @@
 namespace aiqos {
 namespace {
 
-uint32_t hash32(uint64_t h) noexcept { return static_cast<uint32_t>(h ^ (h >> 32)); }
+uint32_t hash32(uint64_t h) noexcept { return FlowTable::bucket_hash(h); }
 uint32_t hash32(const FlowKey& key) noexcept { return hash32(flow_key_hash(key)); }
 
 constexpr unsigned kLruEpochShift = 20;  // ~1.05 ms

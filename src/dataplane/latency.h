@@ -30,8 +30,9 @@ class LatencyHistogram {
     return (uint64_t{1} << msb) | (uint64_t{idx % kSub} << (msb - 3));
   }
 
-  void add(uint64_t cycles) noexcept {
-    b_[index_of(cycles)].add();
+  // `n` frames that spent `cycles` each (frames of one RX burst leave together).
+  void add(uint64_t cycles, uint64_t n = 1) noexcept {
+    b_[index_of(cycles)].add(n);
     if (cycles > max_.get()) max_.add(cycles - max_.get());
   }
   uint64_t count(unsigned idx) const noexcept { return b_[idx].get(); }

@@ -268,6 +268,7 @@ uint32_t Shaper::enqueue(rte_mbuf** pkts, uint32_t n, const uint8_t* tcs, const 
     slots_[slot] = pkts[i];
     flows_[slot] = flows[i];
     ++f.count;
+    ++queued_;
     ++ok;
     if (p.count++ == 0) {
       p.flow = flows[i];
@@ -277,6 +278,20 @@ uint32_t Shaper::enqueue(rte_mbuf** pkts, uint32_t n, const uint8_t* tcs, const 
   }
   if (held != nullptr) *held = moved;
   return ok;
+}
+
+uint32_t Shaper::pass(rte_mbuf* const* pkts, uint32_t n, const uint8_t* tcs, uint64_t now) noexcept {
+  if (queued_ != 0) return 0;
+  refill(now);
+  uint32_t k = 0;
+  for (; k < n; ++k) {
+    const double len = static_cast<double>(rte_pktmbuf_pkt_len(pkts[k]));
+    Bucket& b = tc_[tcs[k] < kTcs ? tcs[k] : kTcs - 1];
+    if (port_.tokens < len || (b.per_tsc != 0 && b.tokens < len)) break;
+    port_.tokens -= len;
+    if (b.per_tsc != 0) b.tokens -= len;
+  }
+  return k;
 }
 
 uint32_t Shaper::dequeue(rte_mbuf** out, uint32_t n) noexcept {
@@ -299,16 +314,13 @@ uint32_t Shaper::dequeue(rte_mbuf** out, uint32_t n) noexcept {
       pin_release(flows_[t * qsize_ + f.head]);
       f.head = (f.head + 1) & mask;
       --f.count;
+      --queued_;
       out[k++] = m;
     }
   }
   return k;
 }
 
-uint32_t Shaper::queued() const noexcept {
-  uint32_t q = 0;
-  for (const Fifo& f : fifo_) q += f.count;
-  return q;
-}
+uint32_t Shaper::queued() const noexcept { return queued_; }
 
 }  // namespace aiqos

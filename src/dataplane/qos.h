@@ -118,6 +118,13 @@ class Shaper {
   // queue they must join is full) are freed.
   uint32_t enqueue(rte_mbuf** pkts, uint32_t n, const uint8_t* tcs, const uint64_t* flows,
                    uint32_t* held = nullptr) noexcept;
+  // The short path of an idle shaper: while nothing is queued (no more urgent
+  // class waits, no frame of the same flow is ahead), a frame whose traffic
+  // class and port buckets hold its bytes leaves at once, charged as if it
+  // had been queued and dequeued. Returns how many of pkts[0..n), in order,
+  // passed (and were charged); the caller queues the rest with enqueue().
+  // `now` is the TSC (one read per burst).
+  uint32_t pass(rte_mbuf* const* pkts, uint32_t n, const uint8_t* tcs, uint64_t now) noexcept;
   // Frames whose time has come, in strict priority order.
   uint32_t dequeue(rte_mbuf** pkts, uint32_t n) noexcept;
   uint32_t queued() const noexcept;
@@ -146,6 +153,7 @@ class Shaper {
   Pin* pins_ = nullptr;         // linear probing, 2x the slots rounded up to a power of two
   uint32_t pin_mask_ = 0;
   uint32_t pinned_ = 0;
+  uint32_t queued_ = 0;  // frames in all FIFOs
   uint32_t qsize_ = 0;
   std::array<Fifo, kTcs> fifo_{};
   std::array<Bucket, kTcs> tc_{};

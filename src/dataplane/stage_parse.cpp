@@ -1,11 +1,12 @@
+// The parse stage: L2-L4 of every frame of a burst into its MbufMeta, the
+// symmetric flow hash, ingress port and RX time.
 #include "dataplane/stages.h"
 
 #include "classify/flow_key.h"
 
 namespace aiqos {
 
-std::span<const uint8_t> frame_bytes(rte_mbuf* m, std::span<uint8_t> scratch, WorkerCounters* ctr) noexcept {
-  if (likely(m->nb_segs == 1)) return {rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)};
+std::span<const uint8_t> frame_bytes_chained(rte_mbuf* m, std::span<uint8_t> scratch, WorkerCounters* ctr) noexcept {
   const uint32_t len = rte_pktmbuf_pkt_len(m);
   if (len <= scratch.size()) {
     if (ctr != nullptr) ctr->multi_seg.add();
@@ -33,9 +34,5 @@ void parse_burst(std::span<rte_mbuf* const> pkts, uint16_t in_port, uint64_t now
   }
 }
 
-void dispatch_targets(std::span<rte_mbuf* const> pkts, uint16_t nb_workers,
-                      std::span<uint16_t> worker_out) noexcept {
-  for (size_t i = 0; i < pkts.size(); ++i) worker_out[i] = worker_for_hash(meta(pkts[i])->hash, nb_workers);
-}
 
 }  // namespace aiqos
