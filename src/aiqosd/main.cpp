@@ -254,7 +254,11 @@ int run(int argc, char** argv) {
           last_print = now;
         }
         if (opts.idle_exit_s > 0) {
+          // Idle: nothing received and nothing sent, so that frames a
+          // dispatching worker handed to others (oversubscribed lcores may
+          // run them late) are through before the stop.
           uint64_t rx = dp.total_rx();
+          for (uint16_t p = 0; p < dp.nb_ports(); ++p) rx += dp.port_totals(p).tx_packets;
           if (rx != last_rx) {
             last_rx = rx;
             last_rx_change = now;

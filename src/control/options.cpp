@@ -5,6 +5,7 @@
 #include "aiqos_version.h"
 
 #include <arpa/inet.h>  // xdp steering: inet_pton
+#include <sched.h>      // offline lcores: sched_getaffinity
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdlib>
@@ -67,6 +68,9 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
        "(no EAL options, hugepages or NIC needed)")
     ("pcap-out", po::value(&o.pcap_out),
        "offline mode: write forwarded frames to FILE")
+    ("offline-workers", po::value(&o.offline_workers)->default_value(o.offline_workers),
+       "offline mode: run N workers (1-16), round-robin over the CPUs this process may use "
+       "(more workers than CPUs run oversubscribed: a test of the multi-worker dataplane)")
     ("burst", po::value(&o.burst)->default_value(o.burst), "RX/TX burst size (1-256)")
     ("rx-desc", po::value(&o.rx_desc)->default_value(o.rx_desc), "RX descriptors per queue")
     ("tx-desc", po::value(&o.tx_desc)->default_value(o.tx_desc), "TX descriptors per queue")
@@ -245,6 +249,10 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
     err << "aiqosd: --rx-rate must be 0 (no limit) to " << kMaxRxRatePps << " frames/s\n";
     return ParseOutcome::error;
   }
+  if (o.offline_workers < 1 || o.offline_workers > 16) {
+    err << "aiqosd: --offline-workers must be 1-16\n";
+    return ParseOutcome::error;
+  }
   if (o.stats_interval_s < 0 || o.idle_exit_s < 0) {
     err << "aiqosd: intervals must not be negative\n";
     return ParseOutcome::error;
@@ -279,9 +287,20 @@ std::vector<std::string> offline_eal_args(const Options& o, const std::string& p
   // Port 0 reads the capture; its peer, port 1, writes what is forwarded.
   // Port 1 reads an empty capture and port 0's output is discarded, so every
   // frame of the capture crosses the dataplane exactly once.
+  // lcore i on the i-th allowed CPU, round-robin: lcore 0 is the main one.
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  if (cpus.empty()) cpus.push_back(0);
+  std::string lcores;
+  for (unsigned i = 0; i <= o.offline_workers; ++i)
+    lcores += (i ? "," : "") + std::to_string(i) + "@" + std::to_string(cpus[i % cpus.size()]);
   return {prog,
-          "-l",
-          "0,1",
+          "--lcores",
+          lcores,
           "--no-huge",
           "-m",
           "1024",

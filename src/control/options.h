@@ -24,6 +24,10 @@ struct Options {
   // Offline mode: aiqosd builds its own EAL arguments around net_pcap vdevs.
   std::string pcap_in;
   std::string pcap_out;
+  // Offline mode: workers (lcores beyond the main one), mapped round-robin
+  // onto the CPUs this process may use, however few: 3 workers on 2 CPUs
+  // run oversubscribed (tests of the multi-worker dataplane).
+  unsigned offline_workers = 1;
   // Dataplane sizing
   uint16_t burst = 32;
   uint16_t rx_desc = 1024;

@@ -19,6 +19,9 @@ usage: gen_mixes.py OUTDIR [--quick]
                    VLAN h2c, 100 KB body) replayed as many distinct connections (client
                    address rewritten), plus synthetic HTTP/1.1 /v1/chat/completions requests
                    with chat JSON bodies (2-12 KB) and SSE responses (100-300 events).
+  h2_replay.pcap   the multiplexed HTTP/2 captures of tests/pcap/cases (h2c curl/h2load/node,
+                   llm_timing, VLAN h2c, gRPC) replayed as thousands of distinct connections
+                   (client address and ports rewritten), 256 replicas interleaved.
   background.pcap  bulk TCP (iperf-like 1448-byte segments, ACK every other), UDP 1200-byte
                    datagrams, and 64-byte frames (TCP ACKs, small UDP).
   many_flows.pcap  100000 distinct TCP connections (50000 with --quick), 3 frames each
@@ -202,9 +205,10 @@ def sse_flow(i, rnd, net=1, n_events=(100, 300), models=MODELS):
     return c.frames
 
 
-def capture_flows(replicas, names=None):
+def capture_flows(replicas, names=None, new_ports=False):
     """Each real capture (or those in `names`), replayed `replicas` times with a new client
-    address each time."""
+    address each time (and, with `new_ports`, new client ports: a bijection of the
+    original port per replica, so a capture's connections stay distinct)."""
     out = []
     for ci, path in enumerate(sorted(glob.glob(os.path.join(CASES, "*", "in.pcap")))):
         if names and os.path.basename(os.path.dirname(path)) not in names:
@@ -237,6 +241,11 @@ def capture_flows(replicas, names=None):
                 proto = fr[l3 + 9]
                 tot = struct.unpack("!H", fr[l3 + 2:l3 + 4])[0]
                 l4 = l3 + ihl
+                if proto in (6, 17) and new_ports:
+                    sp = l4 if src == client else l4 + 2 if dst == client else None
+                    if sp is not None:
+                        port = struct.unpack("!H", fr[sp:sp + 2])[0]
+                        fr[sp:sp + 2] = struct.pack("!H", 1024 + (port * 7 + r * 131) % 64000)
                 if proto in (6, 17):
                     off = l4 + (16 if proto == 6 else 6)
                     fr[off:off + 2] = b"\0\0"
@@ -445,6 +454,19 @@ def llm_mix(quick):
     return interleave(flows, 64, rnd)
 
 
+H2_CAPTURES = ["h2c_curl", "h2c_h2load", "h2c_multiplex_node", "llm_timing", "vlan_h2c",
+               "grpc_modelinfer"]
+
+
+def h2_replay_mix(quick):
+    """Real multiplexed HTTP/2 captures (curl, h2load, node, the LLM timing server, VLAN
+    h2c, gRPC) replayed as thousands of connections: ~20 connections a replica, client
+    address and ports rewritten, 256 replicas in flight at once."""
+    rnd = random.Random(SEED + 4)
+    flows = capture_flows(50 if quick else 120, H2_CAPTURES, new_ports=True)
+    return interleave(flows, 256, rnd)
+
+
 def background_mix(quick):
     rnd = random.Random(SEED + 1)
     flows = []
@@ -481,9 +503,10 @@ def many_flows_mix(quick):
     return out
 
 
-MIXES = {"llm": llm_mix, "llm_dense": llm_dense_mix, "background": background_mix,
-         "many_flows": many_flows_mix}
-BOUNDED = {"llm": 20000, "llm_dense": 20000, "background": 20000, "many_flows": 30000}
+MIXES = {"llm": llm_mix, "llm_dense": llm_dense_mix, "h2_replay": h2_replay_mix,
+         "background": background_mix, "many_flows": many_flows_mix}
+BOUNDED = {"llm": 20000, "llm_dense": 20000, "h2_replay": 20000, "background": 20000,
+           "many_flows": 30000}
 
 
 def main():

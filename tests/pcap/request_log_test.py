@@ -571,7 +571,12 @@ def main():
     ap.add_argument("--case", action="append", help="only this case (repeatable)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true", default=os.environ.get("AIQOS_KEEP_LOGS") == "1")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="aiqosd --offline-workers: >1 runs the multi-worker dataplane (software "
+                         "dispatch), oversubscribed where CPUs are fewer; the logs must not change")
     a = ap.parse_args()
+    if a.workers > 1:
+        AIQOSD_ARGS.extend(["--offline-workers", str(a.workers)])
 
     aiqosd = os.path.realpath(a.aiqosd)
     if not os.access(aiqosd, os.X_OK):

@@ -21,8 +21,11 @@ again between requests. Checks, per case:
   * tshark at the far end: the output has no more frames flagged tcp.analysis.out_of_order,
     retransmission, fast_retransmission, spurious_retransmission or lost_segment than the input
     (a reordering inside the appliance shows as one of those);
-  * the stats JSON shows frames held in their flow's earlier traffic class (`class_held`): the
-    case really changed class while frames were queued.
+  * the stats JSON shows frames held in their flow's earlier traffic class (`class_held`), over
+    all cases: some connection really changed class while its frames were queued. Not per case:
+    an idle shaper lets frames straight through while its bucket holds their bytes
+    (Shaper::pass), so a single connection whose class changes within its first few KB (before
+    the queue forms) never needs holding.
 
 --no-fail-order prints what the order checks found without failing on them (to measure).
 Exit 0 pass, 1 fail, 77 skip (no scapy or tshark). AIQOS_KEEP_LOGS=1 keeps the work directory.
@@ -103,7 +106,7 @@ def run_case(aiqosd, work, case, fail_order):
     with open(work(f"{case}.aiqosd.log"), "w") as lf:
         r = subprocess.run(cmd, stdout=lf, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT_S)
     if not check(r.returncode == 0, f"{case}: aiqosd exit status {r.returncode}"):
-        return
+        return 0
     fout = rdpcap(out)
     st = json.load(open(stats))
     held = sum(p.get("class_held", 0) for p in st.get("ports", []))
@@ -121,12 +124,12 @@ def run_case(aiqosd, work, case, fail_order):
     check(len(fout) == len(fin) and missing == 0 and unmatched == 0 and not drops,
           f"{case}: every frame out once ({len(fin)} in, {len(fout)} out, {missing} missing, "
           f"{unmatched} unmatched, drops {drops})")
-    check(held > 0, f"{case}: frames held in their flow's earlier traffic class ({held} > 0)")
     if fail_order:
         check(n_reorder == 0, f"{case}: no frame overtakes an earlier frame of its connection ({n_reorder})")
         if t_in is not None and t_out is not None:
             check(t_out <= t_in, f"{case}: tshark out-of-order/retransmission/lost flags at the far end "
                                  f"{t_out} <= {t_in} in the input")
+    return held
 
 
 def main():
@@ -141,8 +144,8 @@ def main():
     work = lib.Workdir("shaped-order")
     with open(work("policy.yaml"), "w") as f:
         f.write(POLICY)
-    for case in a.case or CASES:
-        run_case(a.aiqosd, work, case, not a.no_fail_order)
+    held = sum(run_case(a.aiqosd, work, case, not a.no_fail_order) for case in a.case or CASES)
+    check(held > 0, f"frames held in their flow's earlier traffic class, all cases ({held} > 0)")
     ck.finish(work)
 
 
