@@ -257,7 +257,7 @@ double budget_error(double factor, bool reconcile_expected = true) {
     t += 2 * kMs;
     const RequestRecord& r = sink.recs.back();
     EXPECT_EQ(r.token_source, TokenSource::usage);
-    if (r.budget != 0) break;
+    if (r.budget != BudgetState::within) break;
     reported += in + out;
   }
   EXPECT_LT(n, 2000) << "the budget's action never started";
@@ -320,23 +320,23 @@ TEST(ResponseAccounting, FleetBudgetsFollowTheViewThenTheLocalShare) {
     t += 2 * kMs;
     return sink.recs.back().budget;
   };
-  EXPECT_EQ(one(10, 20), 0);
-  EXPECT_EQ(one(10, 20), 0);
-  EXPECT_EQ(one(10, 20), 0);
-  EXPECT_EQ(one(10, 20), 1) << "the fourth request is over this epoch's allowance of 3";
+  EXPECT_EQ(one(10, 20), BudgetState::within);
+  EXPECT_EQ(one(10, 20), BudgetState::within);
+  EXPECT_EQ(one(10, 20), BudgetState::within);
+  EXPECT_EQ(one(10, 20), BudgetState::demoted) << "the fourth request is over this epoch's allowance of 3";
   EXPECT_EQ(usage.used[0][0].load(), 3);
   // Three admitted requests were charged their estimate and corrected to the
   // reported 30 tokens each: the fleet's count holds 90.
   EXPECT_EQ(usage.used[0][1].load(), 90);
   view.epoch.store(2);  // the next sync allows 3 more
-  EXPECT_EQ(one(10, 20), 0);
+  EXPECT_EQ(one(10, 20), BudgetState::within);
   EXPECT_EQ(usage.used[0][0].load(), 4);
   EXPECT_EQ(cls.counters().fleet_local, 0u);
   // Stale view (no sync for two intervals): the local bucket, 50 requests/s
   // with a burst of 50, takes over.
   view.valid_until_ns.store(0);
   int admitted = 0;
-  for (int i = 0; i < 60; ++i) admitted += one(10, 20) == 0;
+  for (int i = 0; i < 60; ++i) admitted += one(10, 20) == BudgetState::within;
   EXPECT_GE(admitted, 50);
   EXPECT_LE(admitted, 57);  // + 50/s refilled over the 120 ms of requests
   EXPECT_GT(cls.counters().fleet_local, 0u);
