@@ -178,8 +178,8 @@ class Classifier {
   // Bytes allocated at construction (flow table, pool, L7 contexts, slots).
   uint64_t memory_bytes() const noexcept;
 
-  struct FlowL7;  // per-connection L7 state (classifier.cpp)
-  struct ReqSlot;
+  struct FlowL7;  // per-connection L7 state (classifier_slots.h)
+  struct ReqSlot;  // per-request state (classifier_slots.h)
 
  private:
   friend struct FlowL7;
@@ -215,7 +215,6 @@ class Classifier {
   void charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept;
   void account_response(ReqSlot& s) noexcept;
 
-  // The policy in force, read per request event (and default_class_ per frame).
   std::vector<uint8_t> prio_;              // per class: resolver_->priority(), read per request event
   uint16_t default_class_ = 0;             // resolver_->default_class(), read per frame
 
