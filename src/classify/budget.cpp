@@ -5,15 +5,6 @@
 
 namespace aiqos {
 
-double estimated_output_tokens(const JsonFields& j) noexcept {
-  int64_t out = j.has(JsonField::max_completion_tokens) ? j.max_completion_tokens
-                : j.has(JsonField::max_output_tokens)   ? j.max_output_tokens
-                : j.has(JsonField::max_tokens)          ? j.max_tokens
-                                                        : 0;
-  int64_t n = j.has(JsonField::n) && j.n > 0 ? j.n : 1;
-  return static_cast<double>(std::max<int64_t>(out, 0)) * static_cast<double>(n);
-}
-
 void RequestBudgets::arm(const ClassResolver* r, uint16_t workers) {
   resolver_ = r;
   workers_ = workers ? workers : 1;

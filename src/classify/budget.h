@@ -16,6 +16,7 @@
 // arm() (once per policy change). Threading: one per worker (worker: rw).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -56,7 +57,15 @@ struct BudgetCharge {
 
 // The output limit a request names (max_completion_tokens / max_output_tokens
 // / max_tokens) times n: the output part of a token estimate.
-double estimated_output_tokens(const JsonFields& j) noexcept;
+// (Inline: read for every request that ends.)
+inline double estimated_output_tokens(const JsonFields& j) noexcept {
+  int64_t out = j.has(JsonField::max_completion_tokens) ? j.max_completion_tokens
+                : j.has(JsonField::max_output_tokens)   ? j.max_output_tokens
+                : j.has(JsonField::max_tokens)          ? j.max_tokens
+                                                        : 0;
+  int64_t n = j.has(JsonField::n) && j.n > 0 ? j.n : 1;
+  return static_cast<double>(std::max<int64_t>(out, 0)) * static_cast<double>(n);
+}
 
 class RequestBudgets {
  public:

@@ -43,28 +43,6 @@ void set_endpoints(RequestRecord& r, const FlowKey& k, bool client_lo) noexcept 
 }
 }  // namespace
 
-void Classifier::FlowL7::finish_req(ReqSlot* s) noexcept {
-  if (s->rec.budget == BudgetState::dropped && blocked > 0) --blocked;
-  cls->account_response(*s);
-  unlink(s);
-  cls->emit(*this, *s);
-  cls->req_free(s);
-  if (head != kNil) cls->update_flow_class(*this);
-}
-
-void Classifier::FlowL7::close_body(ReqSlot& s) noexcept {
-  if (!s.body_open) return;
-  s.body.close(cls->scratch_);
-  s.body_open = false;
-  const JsonTopLevel& j = s.body.json();
-  if (s.rec.model_source == ModelSource::none && j.fields().has(JsonField::model)) {
-    s.rec.model = j.fields().model;
-    s.rec.model_source = ModelSource::body;
-    ++cls->ctr_.models_found;
-  }
-  if (s.class_pending) cls->classify_request(*this, s, true);
-}
-
 // --- RequestEvents: an L7 parser's events become request records ---
 
 void Classifier::FlowL7::on_request_headers(const RequestHead& h) noexcept {
@@ -336,7 +314,7 @@ void Classifier::account_response(ReqSlot& s) noexcept {
   if (t.encoded()) ++ctr_.responses_encoded;
   r.input_tokens = clamp_tokens(in);
   r.output_tokens = clamp_tokens(out);
-  if (r.token_source == TokenSource::estimated || s.class_gen != policy_gen_) return;
+  if (s.charge.tokens_taken <= 0 || r.token_source == TokenSource::estimated || s.class_gen != policy_gen_) return;
   budgets_.reconcile(s.charge, r.tenant.view(), in + out, now_);
 }
 

@@ -105,9 +105,27 @@ struct Classifier::FlowL7 final : RequestEvents {
     }
   }
   // The request is over: its response accounted, its record emitted, its slot freed.
-  void finish_req(ReqSlot* s) noexcept;
+  void finish_req(ReqSlot* s) noexcept {
+    if (s->rec.budget == BudgetState::dropped && blocked > 0) --blocked;
+    cls->account_response(*s);
+    unlink(s);
+    cls->emit(*this, *s);
+    cls->req_free(s);
+    if (head != kNil) cls->update_flow_class(*this);
+  }
   // The request body is over: the model it named, and a classification that waited for it.
-  void close_body(ReqSlot& s) noexcept;
+  void close_body(ReqSlot& s) noexcept {
+    if (!s.body_open) return;
+    s.body.close(cls->scratch_);
+    s.body_open = false;
+    const JsonTopLevel& j = s.body.json();
+    if (s.rec.model_source == ModelSource::none && j.fields().has(JsonField::model)) {
+      s.rec.model = j.fields().model;
+      s.rec.model_source = ModelSource::body;
+      ++cls->ctr_.models_found;
+    }
+    if (s.class_pending) cls->classify_request(*this, s, true);
+  }
   // Emits whatever is still open as incomplete and returns the slots.
   void drain() noexcept {
     while (head != kNil) {
