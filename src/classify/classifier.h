@@ -22,6 +22,7 @@
 #include <span>
 #include <vector>
 
+#include "classify/budget.h"
 #include "classify/class_resolver.h"
 #include "classify/count_bucket.h"
 #include "classify/credential_hash.h"
@@ -69,10 +70,16 @@ struct FlowInfo {
   uint64_t bytes[2] = {};  // by sender side
   uint64_t pkts[2] = {};
   uint64_t created_ns = 0, last_seen_ns = 0;
-  uint8_t l7 = 0;  // 0 none, 1 http1, 2 http2, 3 tls, 4 unclassified
+  // What the flow carries. Unscoped, with these values: readers index name
+  // tables with it (flow_l7_name() is the one to use).
+  enum L7 : uint8_t { l7_none = 0, l7_http1 = 1, l7_http2 = 2, l7_tls = 3, l7_unclassified = 4 };
+  L7 l7 = l7_none;
   uint32_t open_requests = 0;
   BoundedString<64> last_model;  // of the latest request whose model was known
 };
+
+// "-", "h1", "h2", "tls" or "unclassified" (as `aiqosctl flows` shows it).
+const char* flow_l7_name(FlowInfo::L7 l7) noexcept;
 
 struct FlowFilter {
   int class_id = -1;            // -1: any
@@ -104,7 +111,9 @@ enum class Unclassified : uint8_t {
 inline constexpr size_t kUnclassifiedCount = static_cast<size_t>(Unclassified::count_);
 const char* unclassified_name(Unclassified u) noexcept;
 
-struct ClassifierCounters {
+// Plain fields the control plane reads by name; the budget counters
+// (over_rps, budget_demoted, tokens_refunded, fleet_checked, ...) come from BudgetCounters.
+struct ClassifierCounters : BudgetCounters {
   uint64_t packets = 0;
   uint64_t tcp_payload_bytes = 0;
   uint64_t l7_conns = 0;         // connections that got L7 state
@@ -116,23 +125,12 @@ struct ClassifierCounters {
   uint64_t midstream_conns = 0;  // connections picked up mid-stream (no SYN seen)
   uint64_t partial_headers = 0;  // requests whose header block was not decoded whole
   uint64_t tls_hellos = 0;       // ClientHellos parsed (SNI logged)
-  uint64_t over_rps = 0;         // requests over their class's requests-per-second
-  uint64_t over_tokens = 0;      // requests over a token budget
-  uint64_t budget_demoted = 0;   // ... demoted by the budget action
-  uint64_t budget_dropped = 0;   // ... whose client frames were dropped
-  uint64_t budget_frames_dropped = 0;
-  // Response accounting (response_tracker.h): where output tokens came from,
-  // and the budget corrections made when responses ended.
+  uint64_t budget_frames_dropped = 0;  // client frames of requests over budget (action drop)
+  // Response accounting (response_tracker.h): where output tokens came from.
   uint64_t responses_usage = 0;      // the server reported usage
   uint64_t responses_counted = 0;    // counted from stream events
   uint64_t responses_scan_failed = 0;  // garbage in the body: gave up (estimated)
   uint64_t responses_encoded = 0;    // compressed bodies, not decoded
-  uint64_t tokens_refunded = 0;      // estimate above usage: given back to budgets
-  uint64_t tokens_extra = 0;         // usage above the estimate: charged on top
-  // Fleet budgets: requests admitted against the fleet's figures, and those
-  // that found them stale (Redis unreachable) and used the local share.
-  uint64_t fleet_checked = 0;
-  uint64_t fleet_local = 0;
   std::array<uint64_t, kUnclassifiedCount> unclassified{};
   std::array<uint64_t, static_cast<size_t>(L7Error::count_)> l7_errors{};  // by parser reason
 };
@@ -151,10 +149,7 @@ class Classifier {
   // Fleet budgets (fleet_view.h): the view the fleet sync thread publishes and
   // this worker's consumption counters. Both outlive the classifier; null
   // (the default) keeps every budget local.
-  void set_fleet(const FleetView* view, FleetUsage* usage) noexcept {
-    fleet_ = view;
-    fleet_usage_ = usage;
-  }
+  void set_fleet(const FleetView* view, FleetUsage* usage) noexcept { budgets_.set_fleet(view, usage); }
 
   // One decoded frame. `now_ns` is the frame's time (capture time offline,
   // wall clock live); it stamps request records and drives timeouts.
@@ -183,8 +178,8 @@ class Classifier {
   // Bytes allocated at construction (flow table, pool, L7 contexts, slots).
   uint64_t memory_bytes() const noexcept;
 
-  struct FlowL7;  // per-connection L7 state (classifier.cpp)
-  struct ReqSlot;
+  struct FlowL7;  // per-connection L7 state (classifier_slots.h)
+  struct ReqSlot;  // per-request state (classifier_slots.h)
 
  private:
   friend struct FlowL7;
@@ -219,32 +214,17 @@ class Classifier {
 
   void charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept;
   void account_response(ReqSlot& s) noexcept;
-  CountBucket* tenant_bucket(uint16_t class_id, std::string_view tenant) noexcept;
-  // Fleet budgets: takes `n` from this worker's allowance of the fleet budget
-  // (false: over it) when the fleet's figures are fresh; nullopt when they are
-  // not (the caller uses the local bucket).
-  std::optional<bool> fleet_take(uint16_t class_id, FleetKind k, double n) noexcept;
 
-  // Request and token budgets: this worker's share, re-armed at each policy change.
-  static constexpr size_t kTenantBuckets = 1024;
-  struct TenantBucket {
-    uint64_t key = 0;  // hash of (class, tenant) | 1; 0: free
-    CountBucket b;
-  };
-  std::vector<CountBucket> rps_, tokens_;  // per class
   std::vector<uint8_t> prio_;              // per class: resolver_->priority(), read per request event
   uint16_t default_class_ = 0;             // resolver_->default_class(), read per frame
-  std::unique_ptr<TenantBucket[]> tenant_buckets_;
-  uint16_t workers_ = 1;
-  const FleetView* fleet_ = nullptr;  // the sync thread's view (control: wo, this worker: ro)
-  FleetUsage* fleet_usage_ = nullptr; // this worker's consumption (this worker: wo, control: ro)
-  FleetTaker fleet_taken_;            // per class: taken under the view's epoch
 
   uint64_t now_ = 0;
   const ClassResolver* resolver_ = nullptr;
   uint32_t policy_gen_ = 0;
   uint16_t worker_ = 0;
   ClassifierCounters ctr_;
+  // Request and token budgets: this worker's share, re-armed at each policy change.
+  RequestBudgets budgets_{ctr_};
   MidstreamBudget midstream_budget_;
 };
 

@@ -19,6 +19,11 @@ const char* req_proto_name(ReqProto p) noexcept;
 // Where the model name came from.
 enum class ModelSource : uint8_t { none, path, body, grpc };
 
+// A request against its class's request and token budgets (classify/budget.h):
+// within them, or over one and demoted (another class) or dropped (its
+// client's frames). Moves once, from within.
+enum class BudgetState : uint8_t { within = 0, demoted = 1, dropped = 2 };
+
 struct RequestRecord {
   uint64_t ts_ns = 0;          // request headers seen (capture time offline, wall clock live)
   uint64_t req_end_ns = 0;     // last request byte seen; 0 if never
@@ -45,7 +50,7 @@ struct RequestRecord {
   bool incomplete = false;  // the flow ended (or failed) before the response did
   bool midstream = false;   // its connection was picked up mid-stream (no handshake seen)
   bool headers_partial = false;  // some header fields could not be decoded (HPACK table lost)
-  uint8_t budget = 0;       // over a request or token budget: 1 demoted, 2 dropped
+  BudgetState budget = BudgetState::within;
   uint32_t est_tokens = 0;  // LLM tokens charged to the budget (estimate; 0 when none)
   uint64_t req_bytes = 0;   // request body bytes
   uint64_t resp_bytes = 0;  // response body bytes

@@ -89,7 +89,9 @@ std::string request_json(const RequestRecord& r, const std::string& class_name) 
       {"incomplete", r.incomplete},
       {"pickup", r.midstream ? json("midstream") : json(nullptr)},
       {"headers_partial", r.headers_partial},
-      {"budget", r.budget == 1 ? json("demoted") : r.budget == 2 ? json("dropped") : json(nullptr)},
+      {"budget", r.budget == BudgetState::demoted   ? json("demoted")
+                 : r.budget == BudgetState::dropped ? json("dropped")
+                                                    : json(nullptr)},
       {"est_tokens", r.est_tokens ? json(r.est_tokens) : json(nullptr)},
   };
   // What the server did (classify/response_tracker.h, docs/request-log.md).

@@ -9,77 +9,21 @@
 #include <vector>
 
 #include "classify/classifier.h"
-#include "packet_builder.h"
+#include "classifier_fixture.h"
 
 namespace aiqos {
 namespace {
 
-constexpr uint64_t kMs = 1'000'000;
-
-struct Sink final : RequestSink {
-  std::vector<RequestRecord> recs;
-  void emit(const RequestRecord& r) noexcept override { recs.push_back(r); }
-};
-
-// One TCP connection fed to a classifier frame by frame.
-struct Conn {
-  Classifier& cls;
-  uint16_t cport;
-  uint32_t cip = 0x0a000001, sip = 0x0a000002;
-  uint16_t sport = 8080;
-  uint32_t cseq = 1000, sseq = 900000;
-
-  void frame(bool from_client, uint8_t flags, std::string_view payload, uint64_t t) {
-    auto f = test::tcp4(from_client ? cip : sip, from_client ? sip : cip, from_client ? cport : sport,
-                        from_client ? sport : cport, flags, payload.size(), {}, from_client ? cseq : sseq);
-    uint32_t ack = from_client ? sseq : cseq;
-    f[14 + 20 + 8] = static_cast<uint8_t>(ack >> 24);
-    f[14 + 20 + 9] = static_cast<uint8_t>(ack >> 16);
-    f[14 + 20 + 10] = static_cast<uint8_t>(ack >> 8);
-    f[14 + 20 + 11] = static_cast<uint8_t>(ack);
-    if (!payload.empty()) std::memcpy(f.data() + 14 + 20 + 20, payload.data(), payload.size());  // data() may be null
-    PacketInfo p;
-    parse_packet(f, p);
-    cls.on_packet(p, f, t);
-    (from_client ? cseq : sseq) += static_cast<uint32_t>(payload.size()) + ((flags & 0x03) ? 1 : 0);
-  }
-  void open(uint64_t t) {
-    frame(true, 0x02, {}, t);
-    frame(false, 0x12, {}, t);
-    frame(true, 0x10, {}, t);
-  }
-  void send(bool from_client, std::string_view data, uint64_t t) {
-    while (!data.empty()) {
-      size_t n = std::min<size_t>(data.size(), 1400);
-      frame(from_client, 0x18, data.substr(0, n), t);
-      data.remove_prefix(n);
-    }
-  }
-  void close(uint64_t t) {
-    frame(true, 0x11, {}, t);
-    frame(false, 0x11, {}, t);
-  }
-};
-
-std::string chunk(std::string_view s) {
-  char hex[16];
-  std::snprintf(hex, sizeof hex, "%zx\r\n", s.size());
-  return std::string(hex) + std::string(s) + "\r\n";
-}
-
-std::string token_event(int i) {
-  return "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"m-served\",\"choices\":[{\"index\":0,"
-         "\"delta\":{\"content\":\"tok" +
-         std::to_string(i) + "\"},\"finish_reason\":null}]}\n\n";
-}
-std::string usage_event(int in, int out) {
-  return "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":" + std::to_string(in) +
-         ",\"completion_tokens\":" + std::to_string(out) + "}}\n\ndata: [DONE]\n\n";
-}
-std::string chat_body(int max_tokens) {
-  return "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":" +
-         std::to_string(max_tokens) + ",\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}";
-}
+using test::BudgetPolicy;
+using test::chat_body;
+using test::chunk;
+using test::h2frame;
+using test::hpack_lit;
+using test::kMs;
+using test::token_event;
+using test::usage_event;
+using Sink = test::RecordSink;
+using Conn = test::TcpConn;
 
 // The acceptance timing: headers at once, 300 ms, then 20 tokens 50 ms apart, then usage.
 void http1_stream(Conn& c, uint64_t t0, int in, int out, int max_tokens = 64, int tokens = 20) {
@@ -122,29 +66,6 @@ TEST(ResponseAccounting, Http1ChunkedSseTtftTpotUsage) {
   c.close(5000 * kMs);
   ASSERT_EQ(sink.recs.size(), 2u);
   for (auto& r : sink.recs) expect_acceptance(r);
-}
-
-// HPACK literal without indexing, no Huffman (names and values < 127 bytes).
-void hpack_lit(std::string& out, std::string_view name, std::string_view value) {
-  out += '\0';
-  out += static_cast<char>(name.size());
-  out += name;
-  out += static_cast<char>(value.size());
-  out += value;
-}
-std::string h2frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
-  std::string f;
-  f += static_cast<char>(payload.size() >> 16);
-  f += static_cast<char>(payload.size() >> 8);
-  f += static_cast<char>(payload.size());
-  f += static_cast<char>(type);
-  f += static_cast<char>(flags);
-  f += static_cast<char>(stream >> 24);
-  f += static_cast<char>(stream >> 16);
-  f += static_cast<char>(stream >> 8);
-  f += static_cast<char>(stream);
-  f += payload;
-  return f;
 }
 
 TEST(ResponseAccounting, H2cSseTtftTpotUsage) {
@@ -206,27 +127,6 @@ TEST(ResponseAccounting, CompressedAndGarbageBodiesAreEstimated) {
   EXPECT_EQ(cls.counters().responses_encoded, 1u);
 }
 
-// A policy with one class (0) holding the given budgets; over them, requests
-// are demoted to class 1. By default: a tokens-per-minute budget per tenant.
-struct BudgetPolicy final : ClassResolver {
-  ClassBudget b0;
-  explicit BudgetPolicy(double tpm) {
-    b0.tokens_per_minute = tpm;
-    b0.tokens_per_tenant = true;
-    b0.demote = true;
-    b0.demote_to = 1;
-  }
-  explicit BudgetPolicy(const ClassBudget& b) : b0(b) {}
-  uint16_t classify(const RequestFacts&, uint16_t, bool*) const noexcept override { return 0; }
-  uint16_t classify_flow(uint16_t, uint8_t, const uint8_t*, const uint8_t*) const noexcept override { return 0; }
-  void tenant(const RequestFacts&, BoundedString<64>& out) const noexcept override { out.append("tenant-a"); }
-  uint8_t priority(uint16_t c) const noexcept override { return static_cast<uint8_t>(c); }
-  uint16_t default_class() const noexcept override { return 0; }
-  std::string_view class_name_of(uint16_t c) const noexcept override { return c ? "demoted" : "metered"; }
-  ClassBudget budget(uint16_t c) const noexcept override { return c == 0 ? b0 : ClassBudget{}; }
-  uint16_t class_count() const noexcept override { return 2; }
-};
-
 // Requests whose real usage is `factor` times their estimate: the budget's
 // action must start when the usage the servers reported reaches the budget
 // (plus what refilled meanwhile), within 5%.
@@ -257,7 +157,7 @@ double budget_error(double factor, bool reconcile_expected = true) {
     t += 2 * kMs;
     const RequestRecord& r = sink.recs.back();
     EXPECT_EQ(r.token_source, TokenSource::usage);
-    if (r.budget != 0) break;
+    if (r.budget != BudgetState::within) break;
     reported += in + out;
   }
   EXPECT_LT(n, 2000) << "the budget's action never started";
@@ -320,23 +220,23 @@ TEST(ResponseAccounting, FleetBudgetsFollowTheViewThenTheLocalShare) {
     t += 2 * kMs;
     return sink.recs.back().budget;
   };
-  EXPECT_EQ(one(10, 20), 0);
-  EXPECT_EQ(one(10, 20), 0);
-  EXPECT_EQ(one(10, 20), 0);
-  EXPECT_EQ(one(10, 20), 1) << "the fourth request is over this epoch's allowance of 3";
+  EXPECT_EQ(one(10, 20), BudgetState::within);
+  EXPECT_EQ(one(10, 20), BudgetState::within);
+  EXPECT_EQ(one(10, 20), BudgetState::within);
+  EXPECT_EQ(one(10, 20), BudgetState::demoted) << "the fourth request is over this epoch's allowance of 3";
   EXPECT_EQ(usage.used[0][0].load(), 3);
   // Three admitted requests were charged their estimate and corrected to the
   // reported 30 tokens each: the fleet's count holds 90.
   EXPECT_EQ(usage.used[0][1].load(), 90);
   view.epoch.store(2);  // the next sync allows 3 more
-  EXPECT_EQ(one(10, 20), 0);
+  EXPECT_EQ(one(10, 20), BudgetState::within);
   EXPECT_EQ(usage.used[0][0].load(), 4);
   EXPECT_EQ(cls.counters().fleet_local, 0u);
   // Stale view (no sync for two intervals): the local bucket, 50 requests/s
   // with a burst of 50, takes over.
   view.valid_until_ns.store(0);
   int admitted = 0;
-  for (int i = 0; i < 60; ++i) admitted += one(10, 20) == 0;
+  for (int i = 0; i < 60; ++i) admitted += one(10, 20) == BudgetState::within;
   EXPECT_GE(admitted, 50);
   EXPECT_LE(admitted, 57);  // + 50/s refilled over the 120 ms of requests
   EXPECT_GT(cls.counters().fleet_local, 0u);

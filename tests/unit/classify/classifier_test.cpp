@@ -1,0 +1,403 @@
+// The classifier's own logic over synthetic TCP connections: a request's
+// life (head seen, model from the body, emitted with its fields when the
+// response ends, incomplete on a flush), classes under a policy reload (a new
+// generation reclassifies lazily; a request keeps the class it was given),
+// and budgets as the classifier applies them (demoted, dropped frames, token
+// budgets reconciled with the usage the server reported).
+#include "classify/classifier.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "classifier_fixture.h"
+
+namespace aiqos {
+namespace {
+
+using test::chat_body;
+using test::chunk;
+using test::http1_ok;
+using test::http1_post;
+using test::kMs;
+using test::RecordSink;
+using test::TcpConn;
+
+// Requests naming `model` are class `hit`, the others `miss`; flows before
+// any request are class `flow`. A rule testing the model comes first: while
+// the model is not known, the answer is pending.
+struct ModelPolicy final : ClassResolver {
+  std::string model;
+  bool model_rule = true;  // false: requests are `miss` at once
+  uint16_t hit = 1, miss = 0, flow = 0;
+  std::vector<std::string> names = {"bulk", "gold", "silver", "l3"};
+  ClassBudget hit_budget;  // class `hit`'s
+  uint8_t prio[4] = {7, 0, 3, 5};
+
+  uint16_t classify(const RequestFacts& f, uint16_t, bool* pending) const noexcept override {
+    if (!model_rule) return miss;
+    if (!f.model_known) {
+      if (pending != nullptr) *pending = true;
+      return miss;
+    }
+    return f.model == model ? hit : miss;
+  }
+  uint16_t classify_flow(uint16_t, uint8_t, const uint8_t*, const uint8_t*) const noexcept override { return flow; }
+  void tenant(const RequestFacts&, BoundedString<64>& out) const noexcept override { out.append("t"); }
+  uint8_t priority(uint16_t c) const noexcept override { return c < 4 ? prio[c] : 7; }
+  uint16_t default_class() const noexcept override { return 0; }
+  std::string_view class_name_of(uint16_t c) const noexcept override { return c < names.size() ? names[c] : "?"; }
+  ClassBudget budget(uint16_t c) const noexcept override { return c == hit ? hit_budget : ClassBudget{}; }
+  uint16_t class_count() const noexcept override { return 4; }
+};
+
+// A few connections' worth of pools (the defaults size a worker: ~100 MB).
+ClassifierConfig small_config() {
+  ClassifierConfig c;
+  c.flows.max_flows = 256;
+  c.reassembly.pool_bytes = 1 << 20;
+  c.max_l7_conns = 16;
+  c.max_requests = 8;
+  c.max_tls_handshakes = 2;
+  return c;
+}
+
+constexpr std::string_view kUsage = "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}";
+
+// One classifier under `pol` (requests naming llama-3: class 1 "gold"),
+// generation 1, or under no policy at all.
+class ClassifierTest : public ::testing::Test {
+ protected:
+  ModelPolicy pol;
+  RecordSink sink;
+  Classifier cls{small_config(), sink};
+  const uint64_t t0 = 1000 * kMs;
+  const std::string req = http1_post("/v1/chat/completions", chat_body(64, "llama-3"));
+
+  ClassifierTest() { pol.model = "llama-3"; }
+  void use_policy() { cls.set_policy(&pol, 1, 0); }
+  // A connection from client port `port`, opened at t0.
+  TcpConn conn(uint16_t port) {
+    TcpConn c{cls, port};
+    c.open(t0);
+    return c;
+  }
+  // `request` whole, then its response (usage `response`) whole, at `t`.
+  void exchange(TcpConn& c, uint64_t t, std::string_view request, std::string_view response = kUsage) {
+    c.send(true, request, t);
+    c.send(false, http1_ok("application/json", response), t);
+  }
+  // `request` but its last `rest` bytes, then `between`, then the rest.
+  template <class F>
+  void split_request(TcpConn& c, std::string_view request, size_t rest, F between) {
+    c.send(true, request.substr(0, request.size() - rest), t0);
+    between();
+    c.send(true, request.substr(request.size() - rest), t0 + 1 * kMs);
+  }
+};
+
+TEST_F(ClassifierTest, RequestHeadThenModelThenEmittedWithItsFields) {
+  TcpConn c = conn(40001);
+  const std::string body = chat_body(64, "llama-3");
+  const std::string r1 = http1_post("/v1/chat/completions", body, "api.example");
+  const size_t head = r1.size() - body.size();
+  c.send(true, std::string_view(r1).substr(0, head), t0 + 1 * kMs);
+  EXPECT_EQ(cls.counters().requests, 1u) << "the head makes a request";
+  EXPECT_EQ(cls.requests_in_use(), 1u);
+  EXPECT_EQ(cls.counters().models_found, 0u);
+  c.send(true, std::string_view(r1).substr(head, 20), t0 + 2 * kMs);
+  c.send(true, std::string_view(r1).substr(head + 20), t0 + 3 * kMs);
+  EXPECT_EQ(cls.counters().models_found, 1u) << "the body named the model";
+  EXPECT_TRUE(sink.recs.empty()) << "nothing is emitted before the response ends";
+  c.send(false, http1_ok("application/json", kUsage), t0 + 9 * kMs);
+  ASSERT_EQ(sink.recs.size(), 1u);
+  EXPECT_EQ(cls.requests_in_use(), 0u);
+  EXPECT_EQ(cls.l7_in_use(), 1u) << "keep-alive: the connection stays";
+  const RequestRecord& r = sink.recs[0];
+  EXPECT_EQ(r.proto, ReqProto::h1);
+  EXPECT_EQ(r.method.view(), "POST");
+  EXPECT_EQ(r.path.view(), "/v1/chat/completions");
+  EXPECT_EQ(r.authority.view(), "api.example");
+  EXPECT_EQ(r.endpoint, Endpoint::chat_completions);
+  EXPECT_EQ(r.model.view(), "llama-3");
+  EXPECT_EQ(r.model_source, ModelSource::body);
+  EXPECT_EQ(r.src[0], 10);
+  EXPECT_EQ(r.src[3], 1) << "the client";
+  EXPECT_EQ(r.dst[3], 2);
+  EXPECT_EQ(r.sport, 40001);
+  EXPECT_EQ(r.dport, 8080);
+  EXPECT_EQ(r.ts_ns, t0 + 1 * kMs);
+  EXPECT_EQ(r.req_end_ns, t0 + 3 * kMs);
+  EXPECT_EQ(r.resp_first_ns, t0 + 9 * kMs);
+  EXPECT_EQ(r.resp_end_ns, t0 + 9 * kMs);
+  EXPECT_EQ(r.req_bytes, body.size());
+  EXPECT_EQ(r.resp_bytes, kUsage.size());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.incomplete);
+  EXPECT_FALSE(r.reset);
+  EXPECT_EQ(r.class_name.view(), "default") << "no policy";
+  EXPECT_EQ(r.input_tokens, 3u);
+  EXPECT_EQ(r.output_tokens, 5u);
+  EXPECT_EQ(r.token_source, TokenSource::usage);
+  EXPECT_EQ(r.budget, BudgetState::within);
+  EXPECT_EQ(cls.counters().requests_emitted, 1u);
+}
+
+TEST_F(ClassifierTest, OpenRequestsAreIncompleteOnFlush) {
+  TcpConn c = conn(40002);
+  c.send(true, http1_post("/v1/chat/completions", chat_body(8)), t0);
+  c.send(false, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+         t0 + 1 * kMs);
+  c.send(false, chunk(test::token_event(0)), t0 + 2 * kMs);
+  EXPECT_TRUE(sink.recs.empty());
+  cls.flush();
+  ASSERT_EQ(sink.recs.size(), 1u);
+  const RequestRecord& r = sink.recs[0];
+  EXPECT_TRUE(r.incomplete);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.resp_end_ns, 0u);
+  EXPECT_EQ(r.first_token_ns, t0 + 2 * kMs) << "what was seen of the stream is kept";
+  EXPECT_EQ(r.model.view(), "m");
+  EXPECT_EQ(cls.requests_in_use(), 0u);
+  EXPECT_EQ(cls.l7_in_use(), 0u);
+  cls.flush();
+  EXPECT_EQ(sink.recs.size(), 1u) << "emitted once";
+}
+
+// More requests at once than slots: the heads are counted, the ones without
+// a slot are not logged, the others are.
+TEST_F(ClassifierTest, RequestsWithoutASlotAreCountedNotLogged) {
+  TcpConn c = conn(40014);
+  std::string pipeline;
+  for (int i = 0; i < 10; ++i) pipeline += req;  // small_config: 8 slots (HTTP/1 pipelines 16)
+  c.send(true, pipeline, t0);
+  EXPECT_EQ(cls.counters().requests, 10u);
+  EXPECT_EQ(cls.counters().request_slots_full, 2u);
+  EXPECT_EQ(cls.requests_in_use(), 8u);
+  std::string responses;
+  for (int i = 0; i < 10; ++i) responses += http1_ok("application/json", kUsage);
+  c.send(false, responses, t0 + 1 * kMs);
+  EXPECT_EQ(sink.recs.size(), 8u);
+  EXPECT_EQ(cls.requests_in_use(), 0u);
+}
+
+// Classified when the head is seen would be too early: a rule on the model
+// comes first. The request (and its connection's frames) get their class
+// once the body has named the model.
+TEST_F(ClassifierTest, ModelRuleWaitsForTheBody) {
+  use_policy();
+  TcpConn c = conn(40003);
+  EXPECT_EQ(c.last.class_id, 0) << "L3 class before any request";
+  split_request(c, req, 10, [&] { EXPECT_EQ(c.last.class_id, 0) << "model not known yet"; });
+  EXPECT_EQ(c.last.class_id, 1) << "the body named the model";
+  c.send(false, http1_ok("application/json", kUsage), t0 + 2 * kMs);
+  ASSERT_EQ(sink.recs.size(), 1u);
+  EXPECT_EQ(sink.recs[0].class_id, 1);
+  EXPECT_EQ(sink.recs[0].class_name.view(), "gold");
+  // Another model on the same connection: the other class.
+  c.send(true, http1_post("/v1/chat/completions", chat_body(64, "phi")), t0 + 3 * kMs);
+  EXPECT_EQ(c.last.class_id, 0);
+  c.send(false, http1_ok("application/json", kUsage), t0 + 4 * kMs);
+  ASSERT_EQ(sink.recs.size(), 2u);
+  EXPECT_EQ(sink.recs[1].class_name.view(), "bulk");
+}
+
+// A policy reload: the flow starts again from the new policy's L3 rules at
+// its next frame; a request in flight keeps the class (and name) it was given
+// under the old one; the next request is classified under the new one.
+TEST_F(ClassifierTest, PolicyReloadReclassifiesLazily) {
+  ModelPolicy next = pol;
+  next.hit = 2;
+  next.flow = 3;
+  next.names = {"bulk2", "gold2", "silver2", "l3-2"};
+  use_policy();
+  TcpConn c = conn(40004);
+  c.send(true, req, t0);
+  EXPECT_EQ(c.last.class_id, 1);
+  cls.set_policy(&next, 2, 0);
+  // The response's first frame: the flow's class is the new policy's L3 class.
+  c.send(false, http1_ok("application/json", kUsage), t0 + 1 * kMs);
+  EXPECT_EQ(c.last.class_id, 3);
+  ASSERT_EQ(sink.recs.size(), 1u);
+  EXPECT_EQ(sink.recs[0].class_id, 1) << "classified under generation 1";
+  EXPECT_EQ(sink.recs[0].class_name.view(), "gold");
+  c.send(true, req, t0 + 2 * kMs);
+  EXPECT_EQ(c.last.class_id, 2) << "the next request: generation 2";
+  c.send(false, http1_ok("application/json", kUsage), t0 + 3 * kMs);
+  ASSERT_EQ(sink.recs.size(), 2u);
+  EXPECT_EQ(sink.recs[1].class_id, 2);
+  EXPECT_EQ(sink.recs[1].class_name.view(), "silver2");
+}
+
+// A request decided under one policy and whose body ends under the next
+// keeps its class and name, and is charged to none of the new budgets.
+TEST_F(ClassifierTest, RequestAcrossReloadKeepsItsClass) {
+  pol.model_rule = false;  // decided at the head
+  pol.miss = 2;
+  ModelPolicy next = pol;
+  next.names = {"bulk2", "gold2", "silver2", "l3-2"};
+  next.hit = 2;  // class 2 has a budget under the new policy: 1 token a minute
+  next.hit_budget.tokens_per_minute = 1;
+  next.hit_budget.demote = true;
+  use_policy();
+  TcpConn c = conn(40005);
+  split_request(c, req, 10, [&] {
+    EXPECT_EQ(c.last.class_id, 2);
+    cls.set_policy(&next, 2, 0);
+  });
+  c.send(false, http1_ok("application/json", kUsage), t0 + 2 * kMs);
+  ASSERT_EQ(sink.recs.size(), 1u);
+  EXPECT_EQ(sink.recs[0].class_id, 2);
+  EXPECT_EQ(sink.recs[0].class_name.view(), "silver");
+  EXPECT_EQ(sink.recs[0].budget, BudgetState::within);
+  EXPECT_EQ(sink.recs[0].est_tokens, 0u) << "no token budget charged";
+  EXPECT_EQ(cls.counters().over_tokens, 0u);
+}
+
+// A request whose class waits for its model, with a reload in between: it is
+// decided under the policy in force when the model is known.
+TEST_F(ClassifierTest, PendingRequestIsDecidedUnderThePolicyInForce) {
+  ModelPolicy next = pol;
+  next.hit = 2;
+  next.names = {"bulk2", "gold2", "silver2", "l3-2"};
+  use_policy();
+  TcpConn c = conn(40013);
+  split_request(c, req, 10, [&] {
+    EXPECT_EQ(c.last.class_id, 0) << "pending";
+    cls.set_policy(&next, 2, 0);
+  });
+  EXPECT_EQ(c.last.class_id, 2);
+  c.send(false, http1_ok("application/json", kUsage), t0 + 2 * kMs);
+  ASSERT_EQ(sink.recs.size(), 1u);
+  EXPECT_EQ(sink.recs[0].class_id, 2);
+  EXPECT_EQ(sink.recs[0].class_name.view(), "silver2");
+}
+
+// Over the requests-per-second budget (1/s) of class 1 (`demote`: to class 2).
+void over_one_rps(ModelPolicy& pol, bool demote) {
+  pol.hit_budget.requests_per_second = 1;
+  pol.hit_budget.demote = demote;
+  pol.hit_budget.demote_to = 2;
+}
+
+// Over the requests-per-second budget with action demote: the second request
+// of the second is demoted (class, name, budget field) and so are its frames.
+TEST_F(ClassifierTest, OverBudgetDemotes) {
+  over_one_rps(pol, true);
+  use_policy();
+  TcpConn c = conn(40006);
+  for (int i = 0; i < 2; ++i) {
+    c.send(true, req, t0 + i * kMs);
+    EXPECT_EQ(c.last.class_id, i == 0 ? 1 : 2) << i;
+    EXPECT_FALSE(c.last.drop);
+    c.send(false, http1_ok("application/json", kUsage), t0 + i * kMs);
+  }
+  ASSERT_EQ(sink.recs.size(), 2u);
+  EXPECT_EQ(sink.recs[0].budget, BudgetState::within);
+  EXPECT_EQ(sink.recs[1].budget, BudgetState::demoted);
+  EXPECT_EQ(sink.recs[1].class_id, 2);
+  EXPECT_EQ(sink.recs[1].class_name.view(), "silver");
+  EXPECT_EQ(cls.counters().over_rps, 1u);
+  EXPECT_EQ(cls.counters().budget_demoted, 1u);
+  EXPECT_EQ(cls.counters().budget_frames_dropped, 0u);
+}
+
+// Action drop: while the request over budget is open, its client's frames on
+// the connection are dropped (FIN still passes); when it ends they pass again.
+TEST_F(ClassifierTest, OverBudgetDropsClientFramesWhileOpen) {
+  over_one_rps(pol, false);
+  use_policy();
+  TcpConn c = conn(40007);
+  exchange(c, t0, req);
+  c.send(true, req, t0 + 1 * kMs);
+  EXPECT_TRUE(c.last.drop) << "the frame that made it over the budget";
+  EXPECT_EQ(c.last.class_id, 1) << "dropped, not demoted";
+  c.frame(true, 0x10, {}, t0 + 2 * kMs);
+  EXPECT_TRUE(c.last.drop) << "the client's next frame";
+  c.frame(false, 0x10, {}, t0 + 2 * kMs);
+  EXPECT_FALSE(c.last.drop) << "the server's frames pass";
+  c.send(false, http1_ok("application/json", kUsage), t0 + 3 * kMs);
+  ASSERT_EQ(sink.recs.size(), 2u);
+  EXPECT_EQ(sink.recs[1].budget, BudgetState::dropped);
+  c.frame(true, 0x10, {}, t0 + 4 * kMs);
+  EXPECT_FALSE(c.last.drop) << "the request is over";
+  EXPECT_EQ(cls.counters().budget_dropped, 1u);
+  EXPECT_EQ(cls.counters().budget_frames_dropped, 2u);
+  // Over again (still within the second): the client's FIN passes, so it can close.
+  c.send(true, req, t0 + 5 * kMs);
+  EXPECT_TRUE(c.last.drop);
+  c.frame(true, 0x11, {}, t0 + 6 * kMs);
+  EXPECT_FALSE(c.last.drop) << "FIN passes";
+}
+
+// The token budget is charged the estimate when the body is in and corrected
+// by what the server reported when the response ends: the refund lets the
+// next request in, where the estimate alone would not have.
+TEST_F(ClassifierTest, TokenBudgetReconciledWithReportedUsage) {
+  const std::string body = chat_body(1000, "llama-3");
+  const double est = 1000 + static_cast<double>(body.size()) / 4.0;
+  pol.hit_budget.tokens_per_minute = est * 1.5;  // one estimate fits, two do not
+  pol.hit_budget.demote = true;
+  pol.hit_budget.demote_to = 0;
+  use_policy();
+  TcpConn c = conn(40009);
+  const std::string big_req = http1_post("/v1/chat/completions", body);
+  exchange(c, t0, big_req);  // 3 + 5 used
+  exchange(c, t0, big_req);
+  ASSERT_EQ(sink.recs.size(), 2u);
+  for (const RequestRecord& r : sink.recs) {
+    EXPECT_EQ(r.budget, BudgetState::within);
+    EXPECT_EQ(r.class_id, 1);
+    EXPECT_EQ(r.est_tokens, static_cast<uint32_t>(est));
+    EXPECT_EQ(r.input_tokens, 3u);
+    EXPECT_EQ(r.output_tokens, 5u);
+  }
+  EXPECT_EQ(cls.counters().tokens_refunded, 2 * static_cast<uint64_t>(est - 8));
+  // Usage far above the estimate: charged on top, into debt; the next request is over.
+  exchange(c, t0, big_req, "{\"usage\":{\"prompt_tokens\":100000,\"completion_tokens\":5}}");
+  EXPECT_EQ(cls.counters().tokens_extra, static_cast<uint64_t>(100005 - est));
+  exchange(c, t0, big_req);
+  ASSERT_EQ(sink.recs.size(), 4u);
+  EXPECT_EQ(sink.recs[3].budget, BudgetState::demoted);
+  EXPECT_EQ(sink.recs[3].class_id, 0);
+  EXPECT_EQ(cls.counters().over_tokens, 1u);
+}
+
+// `aiqosctl flows`: the flows largest first, what they carry, their open
+// requests and the model of their latest request.
+TEST_F(ClassifierTest, TopFlowsShowsL7AndModel) {
+  TcpConn a = conn(40010), b = conn(40011), u = conn(40012);
+  exchange(a, t0, req);
+  b.send(true, http1_post("/v1/chat/completions", chat_body(64, "a-much-longer-model-name")), t0);
+  u.send(true, std::string(40, '\x01'), t0);  // neither HTTP nor TLS
+  FlowInfo out[4];
+  ASSERT_EQ(cls.top_flows(out, 4, FlowFilter{}), 3u);
+  auto port = [](const FlowInfo& f) { return f.key.lo_port == 8080 ? f.key.hi_port : f.key.lo_port; };
+  auto total = [](const FlowInfo& f) { return f.bytes[0] + f.bytes[1]; };
+  EXPECT_GE(total(out[0]), total(out[1]));
+  EXPECT_GE(total(out[1]), total(out[2]));
+  for (const FlowInfo& f : out) {
+    if (port(f) == 40010) {
+      EXPECT_EQ(f.l7, FlowInfo::l7_http1);
+      EXPECT_EQ(f.open_requests, 0u);
+      EXPECT_EQ(f.last_model.view(), "llama-3") << "of the latest request, ended";
+    } else if (port(f) == 40011) {
+      EXPECT_EQ(f.l7, FlowInfo::l7_http1);
+      EXPECT_EQ(f.open_requests, 1u);
+      EXPECT_EQ(f.last_model.view(), "a-much-longer-model-name") << "of the open request";
+    } else if (port(f) == 40012) {
+      EXPECT_EQ(f.l7, FlowInfo::l7_unclassified);
+      EXPECT_STREQ(flow_l7_name(f.l7), "unclassified");
+      EXPECT_TRUE(f.last_model.empty());
+    }
+  }
+  FlowFilter by_model;
+  by_model.model.append("llama-3");
+  ASSERT_EQ(cls.top_flows(out, 4, by_model), 1u);
+  EXPECT_EQ(port(out[0]), 40010);
+  EXPECT_EQ(cls.top_flows(out, 1, FlowFilter{}), 1u) << "at most max";
+}
+
+}  // namespace
+}  // namespace aiqos
