@@ -70,6 +70,8 @@ class PolicyLoader : public yaml::Reader {
   std::optional<std::string> header_name(const Field& f, bool credential_ok = false);
 
   // ---- classes, rules (policy_yaml_classes.cpp)
+  std::optional<std::string> unique_name(const Field& f, std::string_view kind, size_t max,
+                                         std::map<std::string, int>& seen);
   void classes(const Field& f, Policy& p);
   void one_class(const Field& e, const Policy& p, ClassCfg& c, std::map<std::string, int>& seen);
   void class_rate(const MapView& m, ClassCfg& c);

@@ -47,6 +47,24 @@ bool tenant_exists(const TenantCfg& t, const std::string& name) {
 
 }  // namespace
 
+// A class or rule name: 1..max characters a-z, 0-9, '_' or '-'. A name seen
+// before (`seen`: name -> line) is reported and still given.
+std::optional<std::string> PolicyLoader::unique_name(const Field& f, std::string_view kind, size_t max,
+                                                     std::map<std::string, int>& seen) {
+  std::string what = "a " + std::string(kind) + " name";
+  auto n = str(f, what);
+  if (n && !is_name(*n, max)) {
+    expected(f, what + " of 1.." + std::to_string(max) + " characters a-z, 0-9, '_' or '-'");
+    return std::nullopt;
+  }
+  if (!n) return n;
+  auto [it, fresh] = seen.emplace(*n, f.pos.line);
+  if (!fresh)
+    error(f, "duplicate " + std::string(kind) + " name '" + *n + "' (first defined at line " +
+                 std::to_string(it->second) + ")");
+  return n;
+}
+
 // ---- classes
 
 void PolicyLoader::classes(const Field& f, Policy& p) {
@@ -67,19 +85,10 @@ void PolicyLoader::one_class(const Field& e, const Policy& p, ClassCfg& c, std::
   auto m = map(e, {"name", "priority", "rate", "burst", "exceed", "exceed_dscp", "exceed_pcp", "demote_to", "vlan",
                    "pcp", "dscp", "requests_per_second", "token_budget"});
   if (!m) return;
-  if (auto f = m->get("name")) {
-    auto n = str(*f, "a class name");
-    if (n && !is_name(*n, 32)) {
-      expected(*f, "a class name of 1..32 characters a-z, 0-9, '_' or '-'");
-    } else if (n) {
-      auto [it, fresh] = seen.emplace(*n, f->pos.line);
-      if (!fresh)
-        error(*f, "duplicate class name '" + *n + "' (first defined at line " + std::to_string(it->second) + ")");
-      c.name = *n;
-    }
-  } else {
+  if (auto f = m->get("name"))
+    set(c.name, unique_name(*f, "class", 32, seen));
+  else
     missing(*m, "name");
-  }
   if (auto f = m->get("priority")) {
     auto v = integer(*f, 0, 7, "a priority");
     set(c.priority, v);
@@ -221,17 +230,7 @@ void PolicyLoader::rules(const Field& f, Policy& p) {
     if (!m) continue;
     RuleCfg r;
     r.line = e.pos.line;
-    if (auto n = m->get("name")) {
-      auto s = str(*n, "a rule name");
-      if (s && !is_name(*s, 64)) {
-        expected(*n, "a rule name of 1..64 characters a-z, 0-9, '_' or '-'");
-      } else if (s) {
-        auto [it, fresh] = seen.emplace(*s, n->pos.line);
-        if (!fresh)
-          error(*n, "duplicate rule name '" + *s + "' (first defined at line " + std::to_string(it->second) + ")");
-        r.name = *s;
-      }
-    }
+    if (auto n = m->get("name")) set(r.name, unique_name(*n, "rule", 64, seen));
     if (auto mf = m->get("match")) match(*mf, p, r.match);
     if (auto c = m->get("class")) {
       if (auto s = str(*c, "a class name")) rule_refs_.push_back({p.rules.size(), ClassRef{*s, c->pos, c->path}});
