@@ -89,7 +89,6 @@ class PolicyLoader : public yaml::Reader {
   void link(const MapView& top, Policy& p);
   void link_demotions(Policy& p);
 
-  size_t pending_index_ = 0;                              // index of the class being read
   std::vector<std::pair<size_t, ClassRef>> demote_refs_;  // class index -> target
   std::vector<std::pair<size_t, ClassRef>> rule_refs_;    // rule index -> class
   std::vector<size_t> bad_priority_;                      // classes whose priority was invalid

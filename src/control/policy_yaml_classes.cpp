@@ -85,6 +85,7 @@ void PolicyLoader::one_class(const Field& e, const Policy& p, ClassCfg& c, std::
   auto m = map(e, {"name", "priority", "rate", "burst", "exceed", "exceed_dscp", "exceed_pcp", "demote_to", "vlan",
                    "pcp", "dscp", "requests_per_second", "token_budget"});
   if (!m) return;
+  const size_t index = p.classes.size();  // classes() adds this one after, broken or not
   if (auto f = m->get("name"))
     set(c.name, unique_name(*f, "class", 32, seen));
   else
@@ -92,7 +93,7 @@ void PolicyLoader::one_class(const Field& e, const Policy& p, ClassCfg& c, std::
   if (auto f = m->get("priority")) {
     auto v = integer(*f, 0, 7, "a priority");
     set(c.priority, v);
-    if (!v) bad_priority_.push_back(pending_index_);
+    if (!v) bad_priority_.push_back(index);
   }
   class_rate(*m, c);
 
@@ -126,12 +127,11 @@ void PolicyLoader::one_class(const Field& e, const Policy& p, ClassCfg& c, std::
     if (!demotes) {
       error(*f, "demote_to only applies with 'exceed: demote' or 'token_budget.action: demote'");
     } else if (auto n = str(*f, "a class name")) {
-      demote_refs_.push_back({pending_index_, ClassRef{*n, f->pos, f->path}});
+      demote_refs_.push_back({index, ClassRef{*n, f->pos, f->path}});
     }
   } else if (demotes) {
     error(c.exceed == ExceedAction::demote && exceed_f ? *exceed_f : m->self, "demoting needs 'demote_to: <class>'");
   }
-  ++pending_index_;
 }
 
 // rate, and burst (which needs it).

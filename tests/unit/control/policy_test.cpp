@@ -429,6 +429,17 @@ TEST(PolicyLoad, DemoteRules) {
   EXPECT_EQ(r.policy->classes[1].token_budget->tokens_per_minute, 1000u);
 }
 
+// A class that is not a mapping keeps its slot, and the demotions of the
+// classes after it stay theirs: b (priority 1) may demote to a (priority 2).
+TEST(PolicyLoad, BrokenClassKeepsTheIndicesOfTheNext) {
+  auto r = load("version: 1\nclasses:\n  - 5\n  - {name: a, priority: 2}\n"
+                "  - {name: b, priority: 1, exceed: demote, demote_to: a}\n  - {name: default}\n");
+  ASSERT_EQ(r.errors.size(), 1u) << r.format_errors();
+  EXPECT_EQ(r.errors[0].format(), "t.yaml:3:5: classes[0]: expected a mapping of name, priority, rate, burst, exceed, "
+                                  "exceed_dscp, exceed_pcp, demote_to, vlan, pcp, dscp, requests_per_second or "
+                                  "token_budget, got '5'");
+}
+
 TEST(PolicyLoad, CredentialHeadersRejected) {
   for (const char* h : {"authorization", "Cookie", "x-api-key", "PROXY-AUTHORIZATION", "api-key"}) {
     auto r = load(std::string("version: 1\ncapture:\n  headers: [x-tenant, ") + h + "]\n" +
