@@ -14,17 +14,16 @@
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <chrono>
-#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "aiqos_version.h"
+#include "aiqosctl/render.h"
 #include "aiqosctl/top.h"
 #include "control/ctl_protocol.h"
 #include "control/policy.h"
@@ -139,235 +138,6 @@ aiqos::CtlResult call(const Global& g, const std::string& cmd, const json& args)
   return aiqos::parse_ctl_reply(reply);
 }
 
-// ------------------------------------------------------------------ rendering
-
-std::string human_count(uint64_t v) { return std::to_string(v); }
-
-std::string scalar(const json& v) {
-  if (v.is_null()) return "-";
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
-  if (v.is_number_float()) {
-    std::ostringstream o;
-    double d = v.get<double>();
-    o.precision(d != 0 && std::fabs(d) < 1 ? 3 : 6);
-    o << d;
-    return o.str();
-  }
-  if (v.is_number()) return v.dump();
-  return v.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string rate_text(const json& v) {
-  if (!v.is_number_unsigned()) return scalar(v);
-  uint64_t b = v.get<uint64_t>();
-  if (b == 0) return "unlimited";
-  const char* units[] = {"bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"};
-  double x = static_cast<double>(b);
-  int u = 0;
-  while (x >= 1000 && u < 4) x /= 1000, ++u;
-  std::ostringstream o;
-  o << x << ' ' << units[u];
-  return o.str();
-}
-
-std::string size_text(const json& v) {
-  if (!v.is_number_unsigned()) return scalar(v);
-  uint64_t b = v.get<uint64_t>();
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  double x = static_cast<double>(b);
-  int u = 0;
-  while (x >= 1000 && u < 4) x /= 1000, ++u;
-  std::ostringstream o;
-  o << x << ' ' << units[u];
-  return o.str();
-}
-
-// Aligned columns; numbers right-aligned, text left-aligned.
-void print_table(std::ostream& out, const std::vector<std::string>& head,
-                 const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> w(head.size());
-  for (size_t c = 0; c < head.size(); ++c) w[c] = head[c].size();
-  for (auto& r : rows)
-    for (size_t c = 0; c < r.size() && c < w.size(); ++c) w[c] = std::max(w[c], r[c].size());
-  auto numeric = [](const std::string& s) {
-    return !s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s == "-");
-  };
-  auto line = [&](const std::vector<std::string>& r, bool header) {
-    std::string s;
-    for (size_t c = 0; c < w.size(); ++c) {
-      std::string cell = c < r.size() ? r[c] : "";
-      std::string pad(w[c] - std::min(w[c], cell.size()), ' ');
-      bool right = !header && c > 0 && numeric(cell);
-      s += right ? pad + cell : cell + (c + 1 < w.size() ? pad : "");
-      if (c + 1 < w.size()) s += "  ";
-    }
-    while (!s.empty() && s.back() == ' ') s.pop_back();
-    out << s << '\n';
-  };
-  line(head, true);
-  for (auto& r : rows) line(r, false);
-}
-
-// Flattens one level of nesting: {"drops": {"tx_full": 1}} -> "drops.tx_full".
-void flatten(const json& obj, const std::string& prefix, std::vector<std::pair<std::string, json>>& out) {
-  for (auto& [k, v] : obj.items()) {
-    if (v.is_object() && prefix.empty())
-      flatten(v, k + ".", out);
-    else
-      out.emplace_back(prefix + k, v);
-  }
-}
-
-void print_generic_table(std::ostream& out, const json& arr) {
-  std::vector<std::string> cols;
-  std::vector<std::map<std::string, std::string>> rows;
-  for (auto& e : arr) {
-    std::vector<std::pair<std::string, json>> f;
-    if (e.is_object())
-      flatten(e, "", f);
-    else
-      f.emplace_back("value", e);
-    std::map<std::string, std::string> row;
-    for (auto& [k, v] : f) {
-      if (std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);
-      row[k] = scalar(v);
-    }
-    rows.push_back(std::move(row));
-  }
-  // JSON objects arrive with sorted keys: put the identifying columns first.
-  static const std::vector<std::string> kFirst = {"port", "worker", "lcore", "name", "key", "class",
-                                                  "client", "src", "server", "dst", "proto", "model",
-                                                  "endpoint", "tenant"};
-  auto rank = [](const std::string& c) {
-    auto it = std::find(kFirst.begin(), kFirst.end(), c);
-    return it == kFirst.end() ? kFirst.size() : static_cast<size_t>(it - kFirst.begin());
-  };
-  std::stable_sort(cols.begin(), cols.end(), [&](auto& a, auto& b) { return rank(a) < rank(b); });
-  std::vector<std::vector<std::string>> cells;
-  for (auto& r : rows) {
-    std::vector<std::string> line;
-    for (auto& c : cols) line.push_back(r.contains(c) ? r[c] : "");
-    cells.push_back(std::move(line));
-  }
-  std::vector<std::string> head;
-  for (auto& c : cols) {
-    std::string h = c;
-    std::transform(h.begin(), h.end(), h.begin(), ::toupper);
-    head.push_back(h);
-  }
-  print_table(out, head, cells);
-}
-
-// Objects as indented "key: value" lines; arrays of objects as tables.
-void print_tree(std::ostream& out, const json& v, int indent = 0) {
-  std::string pad(indent, ' ');
-  if (v.is_object()) {
-    for (auto& [k, x] : v.items()) {
-      if (x.is_object() && !x.empty()) {
-        out << pad << k << ":\n";
-        print_tree(out, x, indent + 2);
-      } else if (x.is_array() && !x.empty() && x[0].is_object()) {
-        out << pad << k << ":\n";
-        std::ostringstream t;
-        print_generic_table(t, x);
-        std::istringstream in(t.str());
-        for (std::string l; std::getline(in, l);) out << pad << "  " << l << '\n';
-      } else {
-        out << pad << k << ": " << scalar(x) << '\n';
-      }
-    }
-  } else if (v.is_array() && !v.empty() && v[0].is_object()) {
-    print_generic_table(out, v);
-  } else if (v.is_array()) {
-    for (auto& x : v) out << pad << scalar(x) << '\n';
-  } else if (!v.is_null()) {
-    out << pad << scalar(v) << '\n';
-  }
-}
-
-void print_classes(std::ostream& out, const json& data) {
-  if (!data.is_array()) return print_tree(out, data);
-  std::vector<std::vector<std::string>> rows;
-  for (auto& c : data) {
-    if (!c.is_object()) continue;
-    auto get = [&](const char* k) { return c.contains(k) ? c[k] : json(); };
-    rows.push_back({scalar(get("name")), scalar(get("priority")), rate_text(get("rate_bps")),
-                    get("rate_bps") == json(0) ? "-" : size_text(get("burst_bytes")), scalar(get("exceed")), scalar(get("frames")),
-                    scalar(get("bytes")), scalar(get("drops")), scalar(get("requests")),
-                    scalar(get("active_flows"))});
-  }
-  print_table(out, {"CLASS", "PRIO", "RATE", "BURST", "EXCEED", "FRAMES", "BYTES", "DROPS", "REQUESTS", "FLOWS"},
-              rows);
-}
-
-// `stats --by class|model|endpoint|tenant`: StatsAgg::snapshot's shape.
-void print_request_stats(std::ostream& out, const json& d) {
-  std::vector<std::vector<std::string>> rows;
-  auto ms = [](const json& lat, const char* q) {
-    return lat.is_object() && lat.contains(q) ? scalar(lat[q]) : std::string("-");
-  };
-  auto tok = [](const json& k, const char* f) {
-    if (!k.contains("tokens") || !k["tokens"].is_object() || !k["tokens"].contains(f) || k["tokens"][f].is_null())
-      return std::string("-");
-    const json& v = k["tokens"][f];
-    return v.is_number_float() ? scalar(v) : human_count(v.get<uint64_t>());
-  };
-  for (auto& k : d["keys"]) {
-    const json& st = k.contains("status") ? k["status"] : json::object();
-    auto sc = [&](const char* c) { return st.contains(c) ? scalar(st[c]) : std::string("0"); };
-    uint64_t errs = k.value("incomplete", uint64_t{0}) + k.value("reset", uint64_t{0});
-    rows.push_back({scalar(k["key"]), scalar(k["requests"]), size_text(k["req_bytes"]),
-                    size_text(k["resp_bytes"]), sc("2xx"), sc("4xx"), sc("5xx"), human_count(errs),
-                    ms(k["ttfb_ms"], "p50"), ms(k["ttfb_ms"], "p99"), ms(k["duration_ms"], "p50"),
-                    ms(k["duration_ms"], "p99"), ms(k["ttft_ms"], "p50"), ms(k["ttft_ms"], "p99"),
-                    ms(k["tpot_ms"], "p50"), ms(k["tpot_ms"], "p99"), tok(k, "input"), tok(k, "output"),
-                    tok(k, "output_per_s")});
-  }
-  std::string by = d.value("by", "key");
-  std::transform(by.begin(), by.end(), by.begin(), ::toupper);
-  print_table(out,
-              {by, "REQUESTS", "REQ_BYTES", "RESP_BYTES", "2XX", "4XX", "5XX", "INCOMPL/RST",
-               "TTFB_P50_MS", "TTFB_P99_MS", "DUR_P50_MS", "DUR_P99_MS", "TTFT_P50_MS", "TTFT_P99_MS",
-               "TPOT_P50_MS", "TPOT_P99_MS", "IN_TOK", "OUT_TOK", "OUT_TOK/S"},
-              rows);
-  if (d.value("overflow", uint64_t{0}) > 0)
-    out << "(" << scalar(d["overflow"]) << " requests counted under (other): more than "
-        << scalar(d["limit"]) << " distinct keys)\n";
-  // Fleet budgets (stats --by tenant|class with a fleet section): this box's
-  // part of each budget's current window beside the fleet's total.
-  if (d.contains("fleet") && d["fleet"].is_object()) {
-    const json& f = d["fleet"];
-    out << "\nfleet budgets: redis " << scalar(f.value("redis", json())) << ", mode " << scalar(f.value("mode", json()))
-        << ", syncs " << scalar(f.value("syncs", json())) << ", sync errors " << scalar(f.value("sync_errors", json()))
-        << ", last sync " << scalar(f.value("last_sync_age_s", json())) << " s ago\n";
-    std::vector<std::vector<std::string>> fr;
-    if (f.contains("budgets") && f["budgets"].is_array())
-      for (auto& b : f["budgets"])
-        fr.push_back({scalar(b.value("class", json())), scalar(b.value("budget", json())), scalar(b.value("limit", json())),
-                      scalar(b.value("local", json())), scalar(b.value("fleet", json())),
-                      scalar(b.value("allow_per_worker", json()))});
-    print_table(out, {"CLASS", "BUDGET", "LIMIT", "LOCAL", "FLEET", "ALLOW/WORKER"}, fr);
-  }
-}
-
-void render(const std::string& cmd, const json& data, const Global& g) {
-  if (g.json) {
-    std::cout << data.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
-    return;
-  }
-  if (cmd == "classes") return print_classes(std::cout, data);
-  if (cmd == "stats" && data.is_object() && data.contains("keys") && data["keys"].is_array())
-    return print_request_stats(std::cout, data);
-  if (data.is_null()) {
-    std::cout << "ok\n";
-    return;
-  }
-  // A single array member (e.g. {"ports": [...]}) reads best as a table.
-  if (data.is_object() && data.size() == 1 && data.begin()->is_array()) return print_tree(std::cout, *data.begin());
-  print_tree(std::cout, data);
-}
-
 // ------------------------------------------------------------------ commands
 
 struct Command {
@@ -375,174 +145,176 @@ struct Command {
   json args = json::object();
 };
 
-// Parses the words after the command with its own options; --json, --socket
-// and --timeout are accepted here too so they may come last.
-po::variables_map parse_sub(const std::vector<std::string>& words, po::options_description& own,
-                            po::positional_options_description* pos, Global& g, const std::string& usage,
-                            bool& help) {
-  po::options_description common("Global options");
-  common.add_options()("help,h", "this help")("json", po::bool_switch(), "print JSON")(
-      "socket", po::value<std::string>(), "control socket")("timeout", po::value<double>(), "seconds");
-  po::options_description all;
-  all.add(own).add(common);
-  po::variables_map vm;
-  auto parser = po::command_line_parser(words).options(all);
-  po::positional_options_description none;
-  parser.positional(pos ? *pos : none);
-  po::store(parser.run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << usage << '\n';
-    if (!own.options().empty()) std::cout << own;
-    help = true;
+// The words after a command's name, parsed with its own options; --json,
+// --socket and --timeout are accepted there too so they may come last.
+class Words {
+ public:
+  Words(std::vector<std::string> words, Global& g) : rest(std::move(words)), g_(g) {}
+
+  std::vector<std::string> rest;  // a subcommand's name is taken off before parse()
+
+  po::options_description_easy_init options() { return own_.add_options(); }
+  // The next `count` words (-1: all the rest) are the value of option `name`.
+  void positional(const char* name, const po::value_semantic* v, const char* what, int count = 1) {
+    own_.add_options()(name, v, what);
+    pos_.add(name, count);
   }
-  if (vm["json"].as<bool>()) g.json = true;
-  if (vm.count("socket")) g.socket = vm["socket"].as<std::string>();
-  if (vm.count("timeout")) g.timeout_s = vm["timeout"].as<double>();
-  return vm;
+  // Parses the words; false when --help was asked for (and `usage` printed).
+  bool parse(const std::string& usage) {
+    po::options_description common("Global options");
+    common.add_options()("help,h", "this help")("json", po::bool_switch(), "print JSON")(
+        "socket", po::value<std::string>(), "control socket")("timeout", po::value<double>(), "seconds");
+    po::options_description all;
+    all.add(own_).add(common);
+    po::store(po::command_line_parser(rest).options(all).positional(pos_).run(), vm);
+    po::notify(vm);
+    if (vm["json"].as<bool>()) g_.json = true;
+    if (vm.count("socket")) g_.socket = vm["socket"].as<std::string>();
+    if (vm.count("timeout")) g_.timeout_s = vm["timeout"].as<double>();
+    if (!vm.count("help")) return true;
+    std::cout << usage << '\n';
+    if (!own_.options().empty()) std::cout << own_;
+    return false;
+  }
+  std::string str(const char* name) const { return vm.count(name) ? vm[name].as<std::string>() : ""; }
+
+  po::variables_map vm;
+
+ private:
+  Global& g_;
+  po::options_description own_{"Options"};
+  po::positional_options_description pos_;
+};
+
+bool build_policy(Words& w, Command& c) {
+  if (w.rest.empty()) throw UsageError("policy: missing subcommand (show or reload)");
+  std::string sub = w.rest[0];
+  if (sub == "--help" || sub == "-h") {
+    std::cout << "Usage: aiqosctl policy show\n       aiqosctl policy reload [FILE]\n";
+    return false;
+  }
+  w.rest.erase(w.rest.begin());
+  if (sub == "show") {
+    c.name = "policy.show";
+    return w.parse("Usage: aiqosctl policy show\n  The policy in force, as loaded.");
+  }
+  if (sub != "reload") throw UsageError("policy: unknown subcommand '" + sub + "' (show or reload)");
+  w.positional("file", po::value<std::string>(), "policy file");
+  bool run = w.parse(
+      "Usage: aiqosctl policy reload [FILE]\n"
+      "  Parse, validate and publish FILE (relative paths are resolved here);\n"
+      "  without FILE, reload the file in force. On error the running policy stays.");
+  c.name = "policy.reload";
+  if (w.vm.count("file")) c.args["file"] = std::filesystem::absolute(w.str("file")).string();
+  return run;
+}
+
+bool build_class_set(Words& w, Command& c) {
+  auto& rest = w.rest;
+  if (rest.empty()) throw UsageError("class: missing subcommand (set)");
+  if (rest[0] == "--help" || rest[0] == "-h") rest.insert(rest.begin(), "set");
+  if (rest[0] != "set") throw UsageError("class: unknown subcommand '" + rest[0] + "' (set)");
+  rest.erase(rest.begin());
+  w.positional("name", po::value<std::string>(), "class name");
+  w.positional("kv", po::value<std::vector<std::string>>(), "rate=R burst=B", -1);
+  if (!w.parse("Usage: aiqosctl class set NAME [rate=RATE] [burst=SIZE]\n"
+               "  Change a class's token bucket live. RATE: 20Mbit, 1.5G, 500k, unlimited\n"
+               "  (bits per second); SIZE: 64KB, 1MiB, 3028 (bytes). At least one of them."))
+    return false;
+  if (!w.vm.count("name")) throw UsageError("class set: missing NAME");
+  c.name = "class.set";
+  c.args["name"] = w.str("name");
+  if (w.vm.count("kv")) {
+    for (auto& kv : w.vm["kv"].as<std::vector<std::string>>()) {
+      auto eq = kv.find('=');
+      std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      if (eq == std::string::npos || (k != "rate" && k != "burst"))
+        throw UsageError("class set: expected rate=RATE or burst=SIZE, got '" + kv + "'");
+      auto parsed = k == "rate" ? aiqos::parse_rate(v) : aiqos::parse_size(v);
+      if (!parsed)
+        throw UsageError("class set: bad " + k + " '" + v + "'" +
+                         (k == "rate" ? " (e.g. 20Mbit, 1.5G, 500k, unlimited)" : " (e.g. 64KB, 1MiB, 3028)"));
+      c.args[k] = *parsed;
+    }
+  }
+  if (!c.args.contains("rate") && !c.args.contains("burst"))
+    throw UsageError("class set: give rate=RATE, burst=SIZE or both");
+  return true;
+}
+
+bool build_flows(Words& w, Command& c) {
+  w.options()("top", po::value<uint32_t>()->default_value(20), "show the N largest flows by bytes")(
+      "class", po::value<std::string>(), "only flows of class C")(
+      "model", po::value<std::string>(), "only flows whose last request named model M");
+  bool run = w.parse("Usage: aiqosctl flows [--top N] [--class C] [--model M]");
+  uint32_t top = w.vm["top"].as<uint32_t>();
+  if (top == 0) throw UsageError("flows: --top must be at least 1");
+  c.args["top"] = top;
+  for (const char* k : {"class", "model"})
+    if (w.vm.count(k)) c.args[k] = w.str(k);
+  return run;
+}
+
+bool build_top(Words& w, Command& c) {
+  w.options()("interval", po::value<double>()->default_value(1.0), "seconds between refreshes")(
+      "iterations", po::value<unsigned>()->default_value(0), "refreshes before exiting (0: until q)");
+  bool run = w.parse(
+      "Usage: aiqosctl top [--interval SEC] [--iterations N]\n"
+      "  A live view of the classes and models, redrawn every SEC seconds; q quits.");
+  c.args["interval"] = w.vm["interval"].as<double>();
+  c.args["iterations"] = w.vm["iterations"].as<unsigned>();
+  if (!(c.args["interval"].get<double>() >= 0.1)) throw UsageError("top: --interval must be at least 0.1 s");
+  return run;
+}
+
+bool build_bypass(Words& w, Command& c) {
+  w.positional("state", po::value<std::string>(), "on or off");
+  if (!w.parse("Usage: aiqosctl bypass on|off\n"
+               "  on: workers forward every frame to the peer port without parsing, classification\n"
+               "  or QoS (counted as bypassed); off: back to normal. `aiqosctl status` shows which."))
+    return false;
+  std::string st = w.str("state");
+  if (st != "on" && st != "off")
+    throw UsageError("bypass: expected on or off" + (st.empty() ? std::string() : ", got '" + st + "'"));
+  c.args["on"] = st == "on";
+  return true;
+}
+
+bool build_stats(Words& w, Command& c) {
+  if (!w.rest.empty() && w.rest[0] == "reset") {
+    w.rest.erase(w.rest.begin());
+    c.name = "stats.reset";
+    return w.parse("Usage: aiqosctl stats reset\n  Zero the request statistics.");
+  }
+  w.options()("by", po::value<std::string>()->default_value("class"),
+              "class | model | endpoint | tenant | port | worker");
+  bool run = w.parse(
+      "Usage: aiqosctl stats [--by class|model|endpoint|tenant|port|worker]\n"
+      "       aiqosctl stats reset");
+  static const std::vector<std::string> kBy = {"class", "model", "endpoint", "tenant", "port", "worker"};
+  std::string by = w.str("by");
+  if (std::find(kBy.begin(), kBy.end(), by) == kBy.end())
+    throw UsageError("stats: --by must be class, model, endpoint, tenant, port or worker (got '" + by + "')");
+  c.args["by"] = by;
+  return run;
 }
 
 // Returns false when --help was printed.
-bool build(const std::vector<std::string>& w, Global& g, Command& c) {
-  if (w.empty()) throw UsageError("missing COMMAND");
-  const std::string& head = w[0];
-  std::vector<std::string> rest(w.begin() + 1, w.end());
-  bool help = false;
-  po::options_description own("Options");
-  if (head == "status" || head == "classes") {
-    parse_sub(rest, own, nullptr, g,
-              head == "status" ? "Usage: aiqosctl status\n  Version, uptime, workers, ports, policy generation, frame totals."
-                               : "Usage: aiqosctl classes\n  Every class: priority, rate, burst, exceed action, counters.",
-              help);
-    c.name = head;
-    return !help;
-  }
-  if (head == "policy") {
-    if (rest.empty() || rest[0] == "--help" || rest[0] == "-h") {
-      if (rest.empty()) throw UsageError("policy: missing subcommand (show or reload)");
-      std::cout << "Usage: aiqosctl policy show\n       aiqosctl policy reload [FILE]\n";
-      return false;
-    }
-    std::string sub = rest[0];
-    rest.erase(rest.begin());
-    if (sub == "show") {
-      parse_sub(rest, own, nullptr, g, "Usage: aiqosctl policy show\n  The policy in force, as loaded.", help);
-      c.name = "policy.show";
-      return !help;
-    }
-    if (sub == "reload") {
-      own.add_options()("file", po::value<std::string>(), "policy file");
-      po::positional_options_description pos;
-      pos.add("file", 1);
-      auto vm = parse_sub(rest, own, &pos, g,
-                          "Usage: aiqosctl policy reload [FILE]\n"
-                          "  Parse, validate and publish FILE (relative paths are resolved here);\n"
-                          "  without FILE, reload the file in force. On error the running policy stays.",
-                          help);
-      c.name = "policy.reload";
-      if (vm.count("file")) c.args["file"] = std::filesystem::absolute(vm["file"].as<std::string>()).string();
-      return !help;
-    }
-    throw UsageError("policy: unknown subcommand '" + sub + "' (show or reload)");
-  }
-  if (head == "class") {
-    if (rest.empty()) throw UsageError("class: missing subcommand (set)");
-    if (rest[0] == "--help" || rest[0] == "-h") rest.insert(rest.begin(), "set");
-    if (rest[0] != "set") throw UsageError("class: unknown subcommand '" + rest[0] + "' (set)");
-    rest.erase(rest.begin());
-    own.add_options()("name", po::value<std::string>(), "class name")(
-        "kv", po::value<std::vector<std::string>>(), "rate=R burst=B");
-    po::positional_options_description pos;
-    pos.add("name", 1).add("kv", -1);
-    auto vm = parse_sub(rest, own, &pos, g,
-                        "Usage: aiqosctl class set NAME [rate=RATE] [burst=SIZE]\n"
-                        "  Change a class's token bucket live. RATE: 20Mbit, 1.5G, 500k, unlimited\n"
-                        "  (bits per second); SIZE: 64KB, 1MiB, 3028 (bytes). At least one of them.",
-                        help);
-    if (help) return false;
-    if (!vm.count("name")) throw UsageError("class set: missing NAME");
-    c.name = "class.set";
-    c.args["name"] = vm["name"].as<std::string>();
-    if (vm.count("kv")) {
-      for (auto& kv : vm["kv"].as<std::vector<std::string>>()) {
-        auto eq = kv.find('=');
-        std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
-        if (eq == std::string::npos || (k != "rate" && k != "burst"))
-          throw UsageError("class set: expected rate=RATE or burst=SIZE, got '" + kv + "'");
-        auto parsed = k == "rate" ? aiqos::parse_rate(v) : aiqos::parse_size(v);
-        if (!parsed)
-          throw UsageError("class set: bad " + k + " '" + v + "'" +
-                           (k == "rate" ? " (e.g. 20Mbit, 1.5G, 500k, unlimited)" : " (e.g. 64KB, 1MiB, 3028)"));
-        c.args[k] = *parsed;
-      }
-    }
-    if (!c.args.contains("rate") && !c.args.contains("burst"))
-      throw UsageError("class set: give rate=RATE, burst=SIZE or both");
-    return true;
-  }
-  if (head == "flows") {
-    own.add_options()("top", po::value<uint32_t>()->default_value(20), "show the N largest flows by bytes")(
-        "class", po::value<std::string>(), "only flows of class C")(
-        "model", po::value<std::string>(), "only flows whose last request named model M");
-    auto vm = parse_sub(rest, own, nullptr, g, "Usage: aiqosctl flows [--top N] [--class C] [--model M]", help);
-    c.name = "flows";
-    uint32_t top = vm["top"].as<uint32_t>();
-    if (top == 0) throw UsageError("flows: --top must be at least 1");
-    c.args["top"] = top;
-    if (vm.count("class")) c.args["class"] = vm["class"].as<std::string>();
-    if (vm.count("model")) c.args["model"] = vm["model"].as<std::string>();
-    return !help;
-  }
-  if (head == "top") {
-    own.add_options()("interval", po::value<double>()->default_value(1.0), "seconds between refreshes")(
-        "iterations", po::value<unsigned>()->default_value(0), "refreshes before exiting (0: until q)");
-    auto vm = parse_sub(rest, own, nullptr, g,
-                        "Usage: aiqosctl top [--interval SEC] [--iterations N]\n"
-                        "  A live view of the classes and models, redrawn every SEC seconds; q quits.",
-                        help);
-    c.name = "top";
-    c.args["interval"] = vm["interval"].as<double>();
-    c.args["iterations"] = vm["iterations"].as<unsigned>();
-    if (!(c.args["interval"].get<double>() >= 0.1)) throw UsageError("top: --interval must be at least 0.1 s");
-    return !help;
-  }
-  if (head == "bypass") {
-    own.add_options()("state", po::value<std::string>(), "on or off");
-    po::positional_options_description pos;
-    pos.add("state", 1);
-    auto vm = parse_sub(rest, own, &pos, g,
-                        "Usage: aiqosctl bypass on|off\n"
-                        "  on: workers forward every frame to the peer port without parsing, classification\n"
-                        "  or QoS (counted as bypassed); off: back to normal. `aiqosctl status` shows which.",
-                        help);
-    if (help) return false;
-    std::string st = vm.count("state") ? vm["state"].as<std::string>() : "";
-    if (st != "on" && st != "off") throw UsageError("bypass: expected on or off" + (st.empty() ? std::string() : ", got '" + st + "'"));
-    c.name = "bypass";
-    c.args["on"] = st == "on";
-    return true;
-  }
-  if (head == "stats") {
-    if (!rest.empty() && rest[0] == "reset") {
-      rest.erase(rest.begin());
-      parse_sub(rest, own, nullptr, g, "Usage: aiqosctl stats reset\n  Zero the request statistics.", help);
-      c.name = "stats.reset";
-      return !help;
-    }
-    own.add_options()("by", po::value<std::string>()->default_value("class"),
-                      "class | model | endpoint | tenant | port | worker");
-    auto vm = parse_sub(rest, own, nullptr, g,
-                        "Usage: aiqosctl stats [--by class|model|endpoint|tenant|port|worker]\n"
-                        "       aiqosctl stats reset",
-                        help);
-    static const std::vector<std::string> kBy = {"class", "model", "endpoint", "tenant", "port", "worker"};
-    std::string by = vm["by"].as<std::string>();
-    if (std::find(kBy.begin(), kBy.end(), by) == kBy.end())
-      throw UsageError("stats: --by must be class, model, endpoint, tenant, port or worker (got '" + by + "')");
-    c.name = "stats";
-    c.args["by"] = by;
-    return !help;
-  }
+bool build(const std::vector<std::string>& words, Global& g, Command& c) {
+  if (words.empty()) throw UsageError("missing COMMAND");
+  const std::string& head = words[0];
+  Words w({words.begin() + 1, words.end()}, g);
+  c.name = head;  // the protocol name, unless a subcommand names another
+  if (head == "status")
+    return w.parse("Usage: aiqosctl status\n  Version, uptime, workers, ports, policy generation, frame totals.");
+  if (head == "classes")
+    return w.parse("Usage: aiqosctl classes\n  Every class: priority, rate, burst, exceed action, counters.");
+  if (head == "policy") return build_policy(w, c);
+  if (head == "class") return build_class_set(w, c);
+  if (head == "flows") return build_flows(w, c);
+  if (head == "top") return build_top(w, c);
+  if (head == "bypass") return build_bypass(w, c);
+  if (head == "stats") return build_stats(w, c);
   throw UsageError("unknown command '" + head + "'");
 }
 
@@ -593,7 +365,7 @@ int run(int argc, char** argv) {
     std::cerr << "aiqosctl: " << r.error << '\n';
     return kDaemonError;
   }
-  render(c.name == "stats.reset" ? "stats.reset" : c.name, r.data, g);
+  aiqos::ctl::render(std::cout, c.name, r.data, g.json);
   return kOk;
 }
 

@@ -184,7 +184,7 @@ struct HeaderMatch {
 struct Match {
   std::vector<Endpoint> endpoints;
   std::vector<std::string> models;   // globs, case-sensitive
-  std::optional<std::string> model_regex;  // Hyperscan syntax, checked lightly here
+  std::optional<std::string> model_regex;  // Hyperscan syntax, checked by hs_expression_info()
   std::vector<std::string> authorities;    // globs, lowercase, against the host without :port
   std::vector<std::string> paths;          // globs, case-sensitive, query string included
   std::vector<std::string> methods;        // exact, case-sensitive ("POST")

@@ -9,21 +9,13 @@
 #include <string_view>
 #include <vector>
 
+#include "control/config_error.h"
 #include "control/policy.h"
 
 namespace aiqos {
 
-struct PolicyError {
-  std::string file;
-  int line = 0;    // 1-based; 0 when the error has no position (unreadable file)
-  int column = 0;  // 1-based
-  std::string field_path;  // "classes[1].rate"; empty for document-level errors
-  std::string message;     // what was expected, and what was found
-
-  // "file:line:col: classes[1].rate: expected a rate like 20Mbit or 'unlimited', got '20 parsecs'"
-  // The position is left out when line is 0, the path when it is empty.
-  std::string format() const;
-};
+// An error in a policy file: where it is and what is wrong (control/config_error.h).
+using PolicyError = ConfigError;
 
 struct LoadResult {
   std::optional<Policy> policy;  // set iff errors is empty
@@ -37,8 +29,5 @@ struct LoadResult {
 LoadResult load_policy_file(const std::string& path);
 // `name` stands for the file name in errors ("<string>" if empty).
 LoadResult load_policy_string(std::string_view text, std::string_view name = "<string>");
-
-// Levenshtein distance, for "did you mean" suggestions (exposed for tests).
-size_t edit_distance(std::string_view a, std::string_view b);
 
 }  // namespace aiqos

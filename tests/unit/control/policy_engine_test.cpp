@@ -188,11 +188,14 @@ classes:
   - name: default
 rules:
   - name: bad
-    match: {model_regex: "[z-a]x"}
+    match: {model_regex: "x"}
     class: default
 )";
   LoadResult r = load_policy_string(p, "bad.yaml");
-  ASSERT_TRUE(r.ok()) << r.format_errors();  // the loader checks regexes only lightly
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  // The loader refuses what Hyperscan would (policy_test.cpp); a Policy made
+  // elsewhere still meets the compiler, which has the last word.
+  r.policy->rules[0].match.model_regex = "[z-a]x";
   std::vector<PolicyError> errs;
   auto e = PolicyEngine::compile(std::move(*r.policy), {}, 1, "bad.yaml", errs);
   EXPECT_FALSE(e);
