@@ -401,7 +401,18 @@ PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> 
   }
   Flow& f = *lk.flow;
   pc.from_client = lk.from_client;
-  if (tcp && f.l7_kind != kL7Unclassified && f.l7_kind != kL7Done) on_tcp(f, side, p, frame);
+  // The fast path: a flow whose class L7 can no longer change (not TCP, TLS
+  // after its ClientHello, unclassified) or a TCP segment that carries no
+  // byte and no SYN/FIN/RST (a pure ACK) needs no reassembly and no parser.
+  constexpr uint8_t kStateFlags = tcpflag::syn | tcpflag::fin | tcpflag::rst;
+  if (!tcp || f.l7_kind == kL7Unclassified || f.l7_kind == kL7Done) {
+    ++ctr_.fast_path_frames;
+  } else if (p.payload_len == 0 && (p.tcp_flags & kStateFlags) == 0) {
+    on_bare_ack(f, side, p);
+    ++ctr_.fast_path_frames;
+  } else {
+    on_tcp(f, side, p, frame);
+  }
   pc.class_id = flow_class(f);
   // A request over its budget with action drop: the client's frames on that
   // connection go no further (FIN and RST still pass, so it can close).
@@ -411,6 +422,17 @@ PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> 
     ++ctr_.budget_frames_dropped;
   }
   return pc;
+}
+
+// A segment with neither bytes nor SYN/FIN/RST (a pure ACK, a keep-alive) can
+// only move the other direction's acknowledgement: nothing reaches the L7
+// parsers. An ACK that proves a hole there (strict policy) fails the flow.
+void Classifier::on_bare_ack(Flow& f, uint8_t side, const PacketInfo& p) noexcept {
+  const TcpSegment seg{.flags = p.tcp_flags, .seq = p.seq, .ack = p.ack, .payload = {}};
+  auto nothing = [](std::span<const uint8_t>) {};
+  feed_tcp(f, side, seg, *pool_, StreamSink(nothing));
+  if (f.stream[0].state() == StreamState::failed || f.stream[1].state() == StreamState::failed)
+    fail_flow(f, f.l7_kind == kL7Active ? &l7_[f.l7_index - 1] : nullptr, Unclassified::reassembly);
 }
 
 void Classifier::on_tcp(Flow& f, uint8_t side, const PacketInfo& p, std::span<const uint8_t> frame) noexcept {

@@ -115,6 +115,9 @@ const char* unclassified_name(Unclassified u) noexcept;
 // (over_rps, budget_demoted, tokens_refunded, fleet_checked, ...) come from BudgetCounters.
 struct ClassifierCounters : BudgetCounters {
   uint64_t packets = 0;
+  // Frames that took the fast path: no reassembly, no L7 parser (a flow whose
+  // class can no longer change, or a TCP segment without bytes or SYN/FIN/RST).
+  uint64_t fast_path_frames = 0;
   uint64_t tcp_payload_bytes = 0;
   uint64_t l7_conns = 0;         // connections that got L7 state
   uint64_t requests = 0;         // request heads seen
@@ -206,6 +209,7 @@ class Classifier {
   std::unique_ptr<ReqSlot[]> req_;
   uint32_t req_free_ = UINT32_MAX;
   uint32_t req_in_use_ = 0;
+  void on_bare_ack(Flow& f, uint8_t side, const PacketInfo& p) noexcept;
   void on_tcp(Flow& f, uint8_t side, const PacketInfo& p, std::span<const uint8_t> frame) noexcept;
   void classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept;
   void update_flow_class(FlowL7& c) noexcept;
