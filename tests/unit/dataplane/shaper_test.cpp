@@ -1,4 +1,4 @@
-// The egress shaper (dataplane/qos.h, Shaper): strict priority between
+// The egress shaper (dataplane/shaper.h, Shaper): strict priority between
 // traffic classes, FIFO within one, class and port token buckets, and order
 // within a flow whose class changes while its frames are queued. Uses the EAL
 // and pool that stage_test.cpp's main() sets up.
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../classify/packet_builder.h"
-#include "dataplane/qos.h"
+#include "dataplane/shaper.h"
 
 namespace aiqos {
 
