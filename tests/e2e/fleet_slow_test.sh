@@ -12,25 +12,22 @@
 # Exit 0 pass, 1 fail, 77 skip (not root).
 # usage: fleet_slow_test.sh AIQOSD
 set -uo pipefail
-AIQOSD=$(realpath "${1:?usage: fleet_slow_test.sh AIQOSD}")
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-
-export AIQOS_TB_PREFIX=aqfs$$
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
 # shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 # shellcheck source=tests/e2e/redis_lib.sh
-source "$REPO/tests/e2e/redis_lib.sh"
+source "$HERE/redis_lib.sh"
+e2e_usage 1 1 "$@"
+AIQOSD=$(realpath "$1")
+e2e_need_root
 fleet_check_deps || exit 1
+e2e_testbed fleet_slow aqfs
 SLEEPER_PID=
 cleanup_redis() {
 	[[ -n $SLEEPER_PID ]] && kill "$SLEEPER_PID" 2>/dev/null && wait "$SLEEPER_PID" 2>/dev/null
 	SLEEPER_PID=
 	redis_kill
 }
-trap 'rc=$?; cleanup_redis; (exit $rc); e2e_finish' EXIT
+e2e_cleanup() { cleanup_redis; }
 
 tb_up || { fail "testbed"; exit 1; }
 redis_up "$TB_DIR" --enable-debug-command yes || { fail "redis-server did not start"; exit 1; }
