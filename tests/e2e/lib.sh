@@ -43,6 +43,7 @@ e2e_skip() {
 	echo "SKIP: $*"
 	exit 77
 }
+# shellcheck disable=SC2120 # WHY is optional
 e2e_need_root() { [[ $(id -u) == 0 ]] || e2e_skip "needs root (${1:-network namespaces})"; }
 e2e_need() {
 	local c

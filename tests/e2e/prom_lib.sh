@@ -9,6 +9,7 @@
 #   prom_query EXPR                the first sample's value ("" if none)
 #   prom_wait_for EXPR SECONDS     until EXPR has a non-empty, non-zero value (prints it); fails
 #                                  at the deadline or when Prometheus has exited
+#   prom_expect_samples SECONDS EXPR...  PASS for each EXPR that has a value within SECONDS, else FAIL
 PROM_IN=()
 PROM_PID=
 PROM_PORT=
@@ -61,4 +62,12 @@ prom_wait_for() {
 		sleep 0.5
 	done
 	return 1
+}
+
+prom_expect_samples() {
+	local secs=$1 expr v
+	shift
+	for expr; do
+		if v=$(prom_wait_for "$expr" "$secs"); then pass "$expr = $v"; else fail "$expr has no samples"; fi
+	done
 }

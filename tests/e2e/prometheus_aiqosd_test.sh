@@ -53,10 +53,8 @@ fi
 prom_start aiqosd "127.0.0.1:$EXP_PORT" 9472
 if v=$(prom_wait_for 'up{job="aiqosd"}' 40); then pass "Prometheus scrapes aiqosd (up=$v)"; else
 	fail "target never up"; tail -5 "$TB_DIR/prometheus.log"; exit 1; fi
-for expr in 'sum(gen_ai_server_time_to_first_token_seconds_count{gen_ai_request_model="gpt-4o"})' \
+prom_expect_samples 15 'sum(gen_ai_server_time_to_first_token_seconds_count{gen_ai_request_model="gpt-4o"})' \
 	'sum(gen_ai_server_time_to_first_token_seconds_count{class="standard"})' \
-	'sum(aiqos_requests_total)' 'aiqos_port_rx_packets_total{port="0"}'; do
-	if v=$(prom_wait_for "$expr" 15); then pass "$expr = $v"; else fail "$expr has no samples"; fi
-done
+	'sum(aiqos_requests_total)' 'aiqos_port_rx_packets_total{port="0"}'
 v=$(prom_query 'sum(aiqos_requests_total)')
 [[ $v == 4 ]] && pass "4 requests counted" || fail "aiqos_requests_total = '$v', want 4"

@@ -44,11 +44,9 @@ if v=$(prom_wait_for 'histogram_quantile(0.5, sum by (le) (rate(gen_ai_server_ti
 else
 	fail "histogram_quantile over the TTFT buckets gave nothing"
 fi
-for expr in 'sum(aiqos_requests_total{status_class="5xx"})' \
+prom_expect_samples 10 'sum(aiqos_requests_total{status_class="5xx"})' \
 	'gen_ai_server_request_duration_seconds_count{gen_ai_operation_name="embeddings"}' \
-	'aiqos_port_rx_packets_total{port="1"}' 'aiqos_flows_active'; do
-	if v=$(prom_wait_for "$expr" 10); then pass "$expr = $v"; else fail "$expr has no samples"; fi
-done
+	'aiqos_port_rx_packets_total{port="1"}' 'aiqos_flows_active'
 # Prometheus accepted every sample (no parse errors on its side).
 errs=$(prom_query 'scrape_samples_post_metric_relabeling{job="aiqos"} - scrape_samples_scraped{job="aiqos"}')
 [[ $errs == 0 || -z $errs ]] && pass "no samples dropped by Prometheus" || fail "samples dropped: $errs"

@@ -63,6 +63,16 @@ policy_classes() {
 import json, sys
 print(" ".join(c["name"] for c in json.load(sys.stdin)["classes"]))'
 }
+# classes_kept PHASE WANT: the policy in force still has the classes WANT (after a refused reload).
+classes_kept() {
+	local classes
+	classes=$(policy_classes)
+	if [[ $classes == "$2" ]]; then
+		pass "$1: policy show: classes still $2"
+	else
+		fail "$1: classes now '$classes' (want $2)"
+	fi
+}
 
 # now_s: wall clock in seconds with microseconds (the same clock aiqosd stamps records with).
 now_s() { echo "${EPOCHREALTIME/,/.}"; }
@@ -167,12 +177,7 @@ if grep -q 'policy reload rejected, the running policy stays' "$TB_DIR/aiqosd.lo
 else
 	fail "hup-broken: aiqosd's log lacks the rejection or $POL_LIVE:8:83"
 fi
-classes=$(policy_classes)
-if [[ $classes == "$classes0" ]]; then
-	pass "hup-broken: classes still $classes0"
-else
-	fail "hup-broken: classes now '$classes' (want $classes0)"
-fi
+classes_kept hup-broken "$classes0"
 check_request hup-broken /v1/chat/completions "$CHAT_BODY" alpha "hup-broken"
 
 # ---- continuous: 50 reloads during an h2load run ----
@@ -295,12 +300,7 @@ if [[ $gen == "$gen_before" && $failed == $((failed_before + 1)) ]]; then
 else
 	fail "ten-errors: generation $gen_before -> $gen, reloads_failed $failed_before -> $failed (want unchanged, +1)"
 fi
-classes=$(policy_classes)
-if [[ $classes == "$classes_before" ]]; then
-	pass "ten-errors: policy show: classes still $classes_before"
-else
-	fail "ten-errors: classes now '$classes' (want $classes_before)"
-fi
+classes_kept ten-errors "$classes_before"
 check_request ten-errors /v1/chat/completions "$CHAT_BODY" "$cls_before" "ten-errors"
 alive_check "ten-errors"
 
