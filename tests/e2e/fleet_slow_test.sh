@@ -78,14 +78,10 @@ SLEEPER_PID=$!
 run slow
 cleanup_redis
 
-python3 - "$TB_DIR" <<'PY' || FAILS=$((FAILS + 1))
+PYTHONPATH=$HERE python3 - "$TB_DIR" <<'PY' || FAILS=$((FAILS + 1))
 import json, math, sys
 d = sys.argv[1]
-bad = 0
-def check(ok, what):
-    global bad
-    print(("PASS: " if ok else "FAIL: ") + what)
-    bad += not ok
+from e2e_check import check, verdict
 def p99(name):
     v = sorted(int(l.split("\t")[2]) / 1000 for l in open(f"{d}/h2load.{name}.tsv") if len(l.split("\t")) >= 3)
     return v[min(len(v) - 1, math.ceil(0.99 * len(v)) - 1)] if v else math.inf
@@ -104,5 +100,5 @@ check("fleet: Redis" in log["slow"] and local["slow"] > 0, "slow Redis: syncs ti
 check(dp["slow"] <= dp["healthy"] * 1.5 + 1, f"dataplane p99 {dp['slow']:.3f} ms <= 1.5 x {dp['healthy']:.3f} + 1 ms")
 # The clients' p99 also holds the node server's and h2load's scheduling on a shared 2-CPU testbed:
 # shown, not checked (the dataplane's own RX-to-TX histogram above is the figure at stake).
-sys.exit(1 if bad else 0)
+sys.exit(verdict())
 PY

@@ -201,14 +201,10 @@ for b in A B; do
 	fi
 done
 
-python3 - "$WORK" "$T0" "$KILL_T" "$START_T" "$UP_T" "$END_T" <<'PY' || FAILS=$((FAILS + 1))
+PYTHONPATH=$HERE python3 - "$WORK" "$T0" "$KILL_T" "$START_T" "$UP_T" "$END_T" <<'PY' || FAILS=$((FAILS + 1))
 import datetime, json, re, sys
 work, t0, kill_t, start_t, up_t, end_t = sys.argv[1], *map(float, sys.argv[2:])
-bad = 0
-def check(ok, what):
-    global bad
-    print(("PASS: " if ok else "FAIL: ") + what)
-    bad += not ok
+from e2e_check import check, verdict
 def ts(s):
     return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 admitted, offered, admitted_at = {}, {}, []
@@ -274,5 +270,5 @@ for b in "AB":
     check(re.search(r"^aiqos_fleet_sync_errors_total [1-9]", m, re.M) is not None and
           re.search(r"^aiqos_fleet_sync_lag_seconds ", m, re.M) is not None,
           f"box {b}: Prometheus exports aiqos_fleet_sync_errors_total and aiqos_fleet_sync_lag_seconds")
-sys.exit(1 if bad else 0)
+sys.exit(verdict())
 PY

@@ -44,16 +44,12 @@ tb_dut curl -sf --max-time 5 "http://127.0.0.1:$EXP_PORT/metrics" >"$TB_DIR/metr
 	fail "aiqosd /metrics did not answer"
 tb_stop_aiqosd || fail "aiqosd exit status $?"
 
-python3 - "$LOG" "$TB_DIR/timing.jsonl" "$TB_DIR/metrics.txt" <<'PY' || FAILS=$((FAILS + 1))
+PYTHONPATH=$HERE python3 - "$LOG" "$TB_DIR/timing.jsonl" "$TB_DIR/metrics.txt" <<'PY' || FAILS=$((FAILS + 1))
 import json, re, sys
 log = [json.loads(l) for l in open(sys.argv[1])]
 srv = [json.loads(l) for l in open(sys.argv[2])]
 metrics = open(sys.argv[3]).read()
-bad = 0
-def check(ok, what):
-    global bad
-    print(("PASS: " if ok else "FAIL: ") + what)
-    bad += not ok
+from e2e_check import check, verdict
 check(len(log) == 4 and len(srv) == 4, f"4 requests logged ({len(log)}) and served ({len(srv)})")
 for s in srv:
     r = [x for x in log if x["sport"] == s["sport"] and (s["stream_id"] is None or x["stream_id"] == s["stream_id"])]
@@ -78,5 +74,5 @@ check(bucket(tpot, "0.025") == 0 and bucket(tpot, "0.075") == 4,
       f"TPOT histogram: le=0.025 {bucket(tpot, '0.025'):.0f}, le=0.075 {bucket(tpot, '0.075'):.0f} (want 0, 4)")
 check(re.search(r'^gen_ai_client_token_usage_sum\{[^}]*gen_ai_token_type="output"[^}]*\} 80$', metrics, re.M) is not None,
       "gen_ai_client_token_usage output sum 80")
-sys.exit(1 if bad else 0)
+sys.exit(verdict())
 PY
