@@ -171,14 +171,10 @@ void JsonTopLevel::step(uint8_t c) noexcept {
       }
       return;
     case St::bom1:
-      if (c == 0xbb)
-        st_ = St::bom2;
-      else
-        status_ = JsonStatus::not_object;
-      return;
     case St::bom2:
-      if (c == 0xbf)
-        st_ = St::start;
+      // The rest of the UTF-8 byte order mark, ef bb bf.
+      if (c == (st_ == St::bom1 ? 0xbb : 0xbf))
+        st_ = st_ == St::bom1 ? St::bom2 : St::start;
       else
         status_ = JsonStatus::not_object;
       return;
@@ -189,9 +185,7 @@ void JsonTopLevel::step(uint8_t c) noexcept {
         key_.clear();
         st_ = St::key;
       } else if (c == '}' && st_ == St::key_or_end) {
-        depth_ = 0;
-        st_ = St::trailing;
-        status_ = JsonStatus::done;
+        end_object();
       } else {
         fail();
       }
@@ -228,9 +222,7 @@ void JsonTopLevel::step(uint8_t c) noexcept {
       if (c == ',') {
         st_ = St::key_next;
       } else if (c == '}') {
-        depth_ = 0;
-        st_ = St::trailing;
-        status_ = JsonStatus::done;
+        end_object();
       } else {
         fail();
       }

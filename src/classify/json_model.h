@@ -122,6 +122,12 @@ class JsonTopLevel {
   void end_scalar() noexcept;
   void begin_value(uint8_t c) noexcept;
   void fail() noexcept { status_ = JsonStatus::error; }
+  // The top-level object's closing brace: only white space may follow.
+  void end_object() noexcept {
+    depth_ = 0;
+    st_ = St::trailing;
+    status_ = JsonStatus::done;
+  }
 
   JsonFields f_;
   uint64_t offset_ = 0;

@@ -1,6 +1,6 @@
 // The classification and shaping policy as plain data: what the control plane
 // loads from YAML (policy_yaml.h), validates in full, and later compiles into
-// Hyperscan databases and rte_sched profiles. No YAML types here; every unit
+// Hyperscan databases and meter profiles. No YAML types here; every unit
 // is already converted (rates in bit/s, sizes in bytes, durations in ns).
 //
 // Ownership: built and owned by the control plane; workers never see this

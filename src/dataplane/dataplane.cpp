@@ -292,7 +292,7 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
       auto shp = std::make_unique<Shaper>();
       std::string err;
       std::string name = "aiqos_shaper_w" + std::to_string(w) + "_p" + std::to_string(p);
-      int socket = rte_eth_dev_socket_id(p);  // vdevs say SOCKET_ID_ANY, which rte_sched refuses
+      int socket = rte_eth_dev_socket_id(p);  // vdevs say SOCKET_ID_ANY
       if (socket < 0) socket = static_cast<int>(rte_lcore_to_socket_id(sh_.workers[w]->lcore));
       if (!shp->init(name, share, opts.queue_frames, socket, err)) fail(err);
       sh_.workers[w]->shaper[p] = shp.get();

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "classify/count_bucket.h"  // CountBucket, for request and token budgets
@@ -31,42 +32,13 @@ constexpr MeterShare meter_share(uint64_t rate_bps, uint64_t burst_bytes, uint16
   return s;
 }
 
-// rte_sched parameters of one worker's share of an egress port shaped to
-// `rate_bps` (wire rate: rte_sched adds the 24 bytes of preamble, SFD, FCS
-// and inter-frame gap per frame).
-struct ShaperShare {
-  uint64_t port_bytes_per_s = 0;
-  uint64_t tb_size = 0;        // token bucket of the subport/pipe, bytes
-  uint64_t tc_period_ms = 10;  // TC credit refresh period
-  uint32_t frame_overhead = 24;
-};
-
-constexpr ShaperShare shaper_share(uint64_t rate_bps, uint16_t workers) noexcept {
-  if (rate_bps == 0 || workers == 0) return {};
-  ShaperShare s;
-  s.port_bytes_per_s = std::max<uint64_t>(rate_bps / 8 / workers, 1);
-  // Enough credit for 10 ms at the rate, never less than a few frames.
-  s.tb_size = std::max<uint64_t>(s.port_bytes_per_s / 100, 4 * kMaxFrameBytes);
-  return s;
-}
-
-// rte_sched refills traffic-class credit once per period and does not carry
-// it over: credit left at the end of a period, less than one frame, is lost.
-// A period holding 64 full frames at the lowest class rate bounds that loss
-// to 1/64 of the rate (and a class can always send).
-inline constexpr uint64_t kFramesPerTcPeriod = 64;
-constexpr uint64_t tc_period_ms_for(uint64_t min_rate_bytes_per_s) noexcept {
-  if (min_rate_bytes_per_s == 0) return 10;
-  uint64_t need = (kFramesPerTcPeriod * kMaxFrameBytes * 1000 + min_rate_bytes_per_s - 1) / min_rate_bytes_per_s;
-  return std::clamp<uint64_t>(need, 10, 1000);
-}
-
-// rte_sched has 12 strict-priority traffic classes (0 first) and a best-effort
-// one (12). Classes get one each, in order of priority (then of appearance),
-// so each can be shaped to its own rate and a more urgent class always goes
-// first. Classes beyond the 12th share the best-effort class.
+// The shaper (dataplane/shaper.h) has 12 strict-priority traffic classes
+// (0 first) and a best-effort one (12). Classes get one each, in order of
+// priority (then of appearance), so each can be shaped to its own rate and a
+// more urgent class always goes first. Classes beyond the 12th share the
+// best-effort class.
 inline constexpr uint8_t kStrictTcs = 12;
 inline constexpr uint8_t kBestEffortTc = 12;
-
+inline constexpr size_t kTrafficClasses = kStrictTcs + 1;
 
 }  // namespace aiqos

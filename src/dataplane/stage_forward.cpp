@@ -66,7 +66,7 @@ void flush_port(WorkerCtx& w, uint16_t port) noexcept {
 void forward_burst(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
   const Shared& sh = *w.sh;
   // Frames for shaped ports are queued in the shaper by traffic class.
-  // Shapers are bypassed (no rte_sched cost) unless a class is shaped or the
+  // Shapers are bypassed (no queue, no token bucket) unless a class is shaped or the
   // ports are: without a rate there is no queue for priority to act on.
   // A shaper that still holds frames (the policy stopped shaping) keeps
   // taking them until it is empty: frames behind queued ones of their flow

@@ -5,31 +5,22 @@
 #
 # usage: aiqosctl_test.sh METRICS_FIXTURE_BIN AIQOSCTL_BIN
 set -euo pipefail
-
-FIXTURE=$(realpath "${1:?usage: aiqosctl_test.sh METRICS_FIXTURE_BIN AIQOSCTL_BIN}")
-CTL=$(realpath "${2:?usage: aiqosctl_test.sh METRICS_FIXTURE_BIN AIQOSCTL_BIN}")
-DIR=$(mktemp -d /tmp/aiqosctl-test.XXXXXX)
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 2 2 "$@"
+FIXTURE=$(realpath "$1")
+CTL=$(realpath "$2")
+e2e_dir aiqosctl /tmp # where user nobody may reach the socket
+DIR=$E2E_DIR
 chmod 755 "$DIR"
 SOCK=$DIR/run/aiqosd.sock
-FIX_PID=
-FAILS=0
-
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-finish() {
-	local rc=$?
-	trap - EXIT
-	[[ -n $FIX_PID ]] && kill "$FIX_PID" 2>/dev/null && wait "$FIX_PID" 2>/dev/null || true
+e2e_cleanup() {
+	stop_bg
 	[[ -e $SOCK ]] && fail "socket left behind after the server stopped"
-	rm -rf "$DIR"
-	((FAILS == 0 && rc == 0)) || exit 1
+	return 0
 }
-trap finish EXIT
 
-"$FIXTURE" --listen 127.0.0.1:0 --socket "$SOCK" >"$DIR/fixture.log" 2>&1 &
-FIX_PID=$!
-for _ in $(seq 50); do grep -q '^ready' "$DIR/fixture.log" && break; sleep 0.1; done
-grep -q '^ready' "$DIR/fixture.log" || { cat "$DIR/fixture.log"; fail "fixture did not start"; exit 1; }
+e2e_start_fixture "$FIXTURE" --listen 127.0.0.1:0 --socket "$SOCK" || { fail "fixture did not start"; exit 1; }
 sleep 0.5 # a few synthetic requests (25)
 
 # expect RC PATTERN -- ARGS...: exit code RC and PATTERN (grep -E) in stdout+stderr.

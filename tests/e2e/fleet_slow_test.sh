@@ -12,25 +12,22 @@
 # Exit 0 pass, 1 fail, 77 skip (not root).
 # usage: fleet_slow_test.sh AIQOSD
 set -uo pipefail
-AIQOSD=$(realpath "${1:?usage: fleet_slow_test.sh AIQOSD}")
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-
-export AIQOS_TB_PREFIX=aqfs$$
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
 # shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 # shellcheck source=tests/e2e/redis_lib.sh
-source "$REPO/tests/e2e/redis_lib.sh"
+source "$HERE/redis_lib.sh"
+e2e_usage 1 1 "$@"
+AIQOSD=$(realpath "$1")
+e2e_need_root
 fleet_check_deps || exit 1
+e2e_testbed fleet_slow aqfs
 SLEEPER_PID=
 cleanup_redis() {
 	[[ -n $SLEEPER_PID ]] && kill "$SLEEPER_PID" 2>/dev/null && wait "$SLEEPER_PID" 2>/dev/null
 	SLEEPER_PID=
 	redis_kill
 }
-trap 'rc=$?; cleanup_redis; (exit $rc); e2e_finish' EXIT
+e2e_cleanup() { cleanup_redis; }
 
 tb_up || { fail "testbed"; exit 1; }
 redis_up "$TB_DIR" --enable-debug-command yes || { fail "redis-server did not start"; exit 1; }
@@ -81,14 +78,10 @@ SLEEPER_PID=$!
 run slow
 cleanup_redis
 
-python3 - "$TB_DIR" <<'PY' || FAILS=$((FAILS + 1))
+PYTHONPATH=$HERE python3 - "$TB_DIR" <<'PY' || FAILS=$((FAILS + 1))
 import json, math, sys
 d = sys.argv[1]
-bad = 0
-def check(ok, what):
-    global bad
-    print(("PASS: " if ok else "FAIL: ") + what)
-    bad += not ok
+from e2e_check import check, verdict
 def p99(name):
     v = sorted(int(l.split("\t")[2]) / 1000 for l in open(f"{d}/h2load.{name}.tsv") if len(l.split("\t")) >= 3)
     return v[min(len(v) - 1, math.ceil(0.99 * len(v)) - 1)] if v else math.inf
@@ -107,5 +100,5 @@ check("fleet: Redis" in log["slow"] and local["slow"] > 0, "slow Redis: syncs ti
 check(dp["slow"] <= dp["healthy"] * 1.5 + 1, f"dataplane p99 {dp['slow']:.3f} ms <= 1.5 x {dp['healthy']:.3f} + 1 ms")
 # The clients' p99 also holds the node server's and h2load's scheduling on a shared 2-CPU testbed:
 # shown, not checked (the dataplane's own RX-to-TX histogram above is the figure at stake).
-sys.exit(1 if bad else 0)
+sys.exit(verdict())
 PY

@@ -22,22 +22,18 @@
 # Exit 0 pass, 1 fail, 77 skip (not root).
 # usage: fleet_test.sh AIQOSD [AIQOSCTL [requests|tokens]]
 set -uo pipefail
-AIQOSD=$(realpath "${1:?usage: fleet_test.sh AIQOSD [AIQOSCTL [requests|tokens]]}")
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+# shellcheck source=tests/e2e/redis_lib.sh
+source "$HERE/redis_lib.sh"
+e2e_usage 1 3 "$@"
+AIQOSD=$(realpath "$1")
 AIQOSCTL=${2:-$(dirname "$AIQOSD")/../aiqosctl/aiqosctl}
 MODE=${3:-requests}
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-
-export AIQOS_TB_PREFIX=aqfa$$
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-# shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
-# shellcheck source=tests/e2e/redis_lib.sh
-source "$REPO/tests/e2e/redis_lib.sh"
+e2e_need_root
 fleet_check_deps || exit 1
-
-WORK=$(mktemp -d /tmp/aiqos-fleet-e2e.XXXXXX)
+e2e_testbed fleet aqfa
+WORK=$TB_DIR # a directory a testbed (A, B) and the shared files
 declare -A BED_PID BED_SRV
 
 # Two testbeds side by side; the testbed library works on whichever use_bed selected.
@@ -56,10 +52,8 @@ save_bed() {
 	BED_SRV[$1]=$TB_SERVER_PID
 }
 
-fleet_finish() {
-	local rc=$? b
-	trap '' INT TERM
-	trap - EXIT
+e2e_cleanup() {
+	local b
 	stop_bg
 	for b in A B; do
 		use_bed "$b"
@@ -67,20 +61,7 @@ fleet_finish() {
 		tb_down
 	done
 	redis_kill
-	if ((FAILS > 0)) || [[ $rc != 0 ]]; then
-		for b in A B; do
-			echo "---- last lines of aiqosd $b ----"
-			tail -n 20 "$WORK/$b/aiqosd.log" 2>/dev/null
-		done
-		echo "logs: $WORK"
-		echo "RESULT: FAIL ($FAILS failed checks, exit $rc)"
-		exit 1
-	fi
-	[[ ${AIQOS_KEEP_LOGS:-0} == 1 ]] && echo "logs: $WORK" || rm -rf "$WORK"
-	echo "RESULT: PASS"
-	exit 0
 }
-trap fleet_finish EXIT
 
 redis_up "$WORK" || { fail "redis-server did not start"; exit 1; }
 cat >"$WORK/policy.yaml" <<EOF
@@ -220,14 +201,10 @@ for b in A B; do
 	fi
 done
 
-python3 - "$WORK" "$T0" "$KILL_T" "$START_T" "$UP_T" "$END_T" <<'PY' || FAILS=$((FAILS + 1))
+PYTHONPATH=$HERE python3 - "$WORK" "$T0" "$KILL_T" "$START_T" "$UP_T" "$END_T" <<'PY' || FAILS=$((FAILS + 1))
 import datetime, json, re, sys
 work, t0, kill_t, start_t, up_t, end_t = sys.argv[1], *map(float, sys.argv[2:])
-bad = 0
-def check(ok, what):
-    global bad
-    print(("PASS: " if ok else "FAIL: ") + what)
-    bad += not ok
+from e2e_check import check, verdict
 def ts(s):
     return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 admitted, offered, admitted_at = {}, {}, []
@@ -293,5 +270,5 @@ for b in "AB":
     check(re.search(r"^aiqos_fleet_sync_errors_total [1-9]", m, re.M) is not None and
           re.search(r"^aiqos_fleet_sync_lag_seconds ", m, re.M) is not None,
           f"box {b}: Prometheus exports aiqos_fleet_sync_errors_total and aiqos_fleet_sync_lag_seconds")
-sys.exit(1 if bad else 0)
+sys.exit(verdict())
 PY

@@ -9,41 +9,20 @@
 # tests/e2e/out), AIQOS_KEEP_LOGS=1 (keep logs after a pass), AIQOS_E2E_MBUF_LEAK_OK=1
 # (mbufs_in_use_at_exit != 0 is a WARN, not a FAIL), AIQOS_TB_PREFIX (namespace prefix).
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
-
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 1 2 "$@"
 STANDIN=
 AIQOSD=
-case ${1:-} in
+case $1 in
 --standin) STANDIN=${2:?--standin needs bridge or testpmd} ;;
--h | --help) usage; exit 0 ;;
-'') usage >&2; exit 2 ;;
 *) AIQOSD=$(realpath "$1") ;;
 esac
-
-if [[ $(id -u) != 0 ]]; then
-	echo "SKIP: needs root (network namespaces)"
-	exit 77
-fi
 
 REQUESTS=${AIQOS_E2E_REQUESTS:-20000}
 DL_BYTES=$((5 * 1024 * 1024))
 URL="http://198.18.0.2:8080"
-
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-
-OUT_ROOT=${AIQOS_E2E_OUT:-$REPO/tests/e2e/out}
-mkdir -p "$OUT_ROOT"
-TB_DIR="$OUT_ROOT/h2c_bridge.$TB_PREFIX"
-rm -rf "$TB_DIR"
-mkdir -p "$TB_DIR"
-
-# shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
+e2e_testbed h2c_bridge aq
 e2e_before_exit() { rm -f "$TB_DIR/download.bin"; }
 
 # ---- testbed and device under test ----

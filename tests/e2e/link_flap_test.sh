@@ -19,46 +19,19 @@
 # Environment: AIQOS_E2E_OUT (logs; default tests/e2e/out), AIQOS_KEEP_LOGS=1 (keep logs after a
 # pass), AIQOS_TB_PREFIX (namespace prefix; default fltlf<pid>).
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-
-if [[ $# -ne 2 || $1 == -h || $1 == --help ]]; then
-	sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-	[[ $# -eq 2 ]] && exit 0 || exit 2
-fi
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 2 2 "$@"
 AIQOSD=$(realpath "$1")
 AIQOSCTL=$(realpath "$2")
-
-if [[ $(id -u) != 0 ]]; then
-	echo "SKIP: needs root (network namespaces)"
-	exit 77
-fi
-for c in curl node ethtool /usr/bin/python3; do
-	if ! command -v "$c" >/dev/null 2>&1; then
-		echo "SKIP: $c is not installed"
-		exit 77
-	fi
-done
-
-AIQOS_TB_PREFIX=${AIQOS_TB_PREFIX:-fltlf$$}
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-
-OUT_ROOT=${AIQOS_E2E_OUT:-$REPO/tests/e2e/out}
-mkdir -p "$OUT_ROOT"
-TB_DIR="$OUT_ROOT/link_flap.$TB_PREFIX"
-rm -rf "$TB_DIR"
-mkdir -p "$TB_DIR"
+e2e_need curl node ethtool /usr/bin/python3
+e2e_testbed link_flap fltlf
 
 PY=/usr/bin/python3
 URL="http://$TB_SRV_IP:$TB_PORT"
 CTL_SOCK="$TB_DIR/ctl.sock"
 RING=512   # af_packet TX ring slots (framecnt) of each port
 BLAST=1000 # UDP datagrams sent while a link is down
-
-# shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
 
 ctl() { "$AIQOSCTL" --socket "$CTL_SOCK" --timeout 5 "$@"; }
 # counters: "port0_rx port1_tx port1_drops" now (aiqosctl status).

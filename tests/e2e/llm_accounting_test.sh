@@ -8,26 +8,11 @@
 # Exit 0 pass, 1 fail, 77 skip (not root).
 # usage: llm_accounting_test.sh AIQOSD
 set -uo pipefail
-AIQOSD=$(realpath "${1:?usage: llm_accounting_test.sh AIQOSD}")
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-
-export AIQOS_TB_PREFIX=aqa$$
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-FAILS=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-SRV_PID=
-finish() {
-	[[ -n $SRV_PID ]] && kill "$SRV_PID" 2>/dev/null
-	tb_stop_aiqosd >/dev/null 2>&1
-	tb_down
-	((FAILS == 0)) && echo "RESULT: PASS" || echo "RESULT: FAIL ($FAILS)"
-	((FAILS == 0))
-}
-trap 'finish; exit $?' EXIT
-trap 'exit 1' INT TERM
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 1 1 "$@"
+AIQOSD=$(realpath "$1")
+e2e_testbed llm_accounting aqa
 
 tb_up || { fail "testbed"; exit 1; }
 EXP_PORT=9473
@@ -36,7 +21,7 @@ tb_start_aiqosd "$AIQOSD" --policy "$REPO/config/aiqos.yaml" --ctl-socket none \
 	--prometheus "127.0.0.1:$EXP_PORT" --request-log "$LOG" || { fail "aiqosd did not start"; exit 1; }
 tb_srv node "$REPO/tests/pcap/capture/server.js" --host "$TB_SRV_IP" --h2c 8080 --h1 8081 \
 	--log "$TB_DIR/timing.jsonl" >"$TB_DIR/server.log" 2>&1 </dev/null &
-SRV_PID=$!
+BG_PIDS+=($!)
 for ((i = 0; i < 50; i++)); do
 	tb_srv curl -s -o /dev/null --max-time 1 "http://$TB_SRV_IP:8081/healthz" 2>/dev/null && break
 	sleep 0.1
@@ -59,16 +44,12 @@ tb_dut curl -sf --max-time 5 "http://127.0.0.1:$EXP_PORT/metrics" >"$TB_DIR/metr
 	fail "aiqosd /metrics did not answer"
 tb_stop_aiqosd || fail "aiqosd exit status $?"
 
-python3 - "$LOG" "$TB_DIR/timing.jsonl" "$TB_DIR/metrics.txt" <<'PY' || FAILS=$((FAILS + 1))
+PYTHONPATH=$HERE python3 - "$LOG" "$TB_DIR/timing.jsonl" "$TB_DIR/metrics.txt" <<'PY' || FAILS=$((FAILS + 1))
 import json, re, sys
 log = [json.loads(l) for l in open(sys.argv[1])]
 srv = [json.loads(l) for l in open(sys.argv[2])]
 metrics = open(sys.argv[3]).read()
-bad = 0
-def check(ok, what):
-    global bad
-    print(("PASS: " if ok else "FAIL: ") + what)
-    bad += not ok
+from e2e_check import check, verdict
 check(len(log) == 4 and len(srv) == 4, f"4 requests logged ({len(log)}) and served ({len(srv)})")
 for s in srv:
     r = [x for x in log if x["sport"] == s["sport"] and (s["stream_id"] is None or x["stream_id"] == s["stream_id"])]
@@ -93,5 +74,5 @@ check(bucket(tpot, "0.025") == 0 and bucket(tpot, "0.075") == 4,
       f"TPOT histogram: le=0.025 {bucket(tpot, '0.025'):.0f}, le=0.075 {bucket(tpot, '0.075'):.0f} (want 0, 4)")
 check(re.search(r'^gen_ai_client_token_usage_sum\{[^}]*gen_ai_token_type="output"[^}]*\} 80$', metrics, re.M) is not None,
       "gen_ai_client_token_usage output sum 80")
-sys.exit(1 if bad else 0)
+sys.exit(verdict())
 PY

@@ -12,37 +12,12 @@
 # usage: midstream_test.sh AIQOSD_BIN
 # Environment: AIQOS_E2E_OUT (logs; default tests/e2e/out), AIQOS_KEEP_LOGS=1, AIQOS_TB_PREFIX.
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-
-if [[ $# -ne 1 || $1 == -h || $1 == --help ]]; then
-	sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-	[[ $# -eq 1 ]] && exit 0 || exit 2
-fi
-AIQOSD=$(realpath "$1")
-
-if [[ $(id -u) != 0 ]]; then
-	echo "SKIP: needs root (network namespaces)"
-	exit 77
-fi
-for c in node curl ethtool /usr/bin/python3; do
-	if ! command -v "$c" >/dev/null 2>&1; then
-		echo "SKIP: $c is not installed"
-		exit 77
-	fi
-done
-
-AIQOS_TB_PREFIX=${AIQOS_TB_PREFIX:-aqms$$}
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-OUT_ROOT=${AIQOS_E2E_OUT:-$REPO/tests/e2e/out}
-mkdir -p "$OUT_ROOT"
-TB_DIR="$OUT_ROOT/midstream.$TB_PREFIX"
-rm -rf "$TB_DIR"
-mkdir -p "$TB_DIR"
 # shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 1 1 "$@"
+AIQOSD=$(realpath "$1")
+e2e_need node curl ethtool /usr/bin/python3
+e2e_testbed midstream aqms
 
 POLICY="$REPO/config/aiqos.yaml"
 CONNS=20

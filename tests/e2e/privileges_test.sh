@@ -12,21 +12,13 @@
 # Exit 0 pass, 1 fail, 77 skip (not root).
 # usage: privileges_test.sh AIQOSD AIQOSCTL
 set -uo pipefail
-AIQOSD=$(realpath "${1:?usage: privileges_test.sh AIQOSD AIQOSCTL}")
-CTL=$(realpath "${2:?usage: privileges_test.sh AIQOSD AIQOSCTL}")
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-OUT_ROOT=${AIQOS_E2E_OUT:-$REPO/tests/e2e/out}
-mkdir -p "$OUT_ROOT"
-TB_DIR="$OUT_ROOT/privileges.$TB_PREFIX"
-rm -rf "$TB_DIR"
-mkdir -p "$TB_DIR"
-chmod 755 "$TB_DIR"
 # shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 2 2 "$@"
+AIQOSD=$(realpath "$1")
+CTL=$(realpath "$2")
+e2e_testbed privileges aq
+chmod 755 "$TB_DIR"
 
 POLICY=$TB_DIR/policy.yaml
 cp "$REPO/config/aiqos.yaml" "$POLICY"

@@ -7,32 +7,19 @@
 # Exit 0 pass, 1 fail, 77 skip (not root, or no prometheus binary).
 # usage: prometheus_aiqosd_test.sh AIQOSD
 set -uo pipefail
-AIQOSD=$(realpath "${1:?usage: prometheus_aiqosd_test.sh AIQOSD}")
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-PROMETHEUS=$(command -v prometheus || true)
-[[ -n $PROMETHEUS ]] || { echo "SKIP: no prometheus binary (apt-get install prometheus)"; exit 77; }
-
-export AIQOS_TB_PREFIX=aqp$$
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-FAILS=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-PROM_PID=
-finish() {
-	[[ -n $PROM_PID ]] && kill "$PROM_PID" 2>/dev/null
-	tb_stop_aiqosd >/dev/null 2>&1
-	tb_down
-	((FAILS == 0)) && echo "RESULT: PASS" || echo "RESULT: FAIL ($FAILS)"
-	((FAILS == 0))
-}
-trap 'finish; exit $?' EXIT
-trap 'exit 1' INT TERM
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+# shellcheck source=tests/e2e/prom_lib.sh
+source "$HERE/prom_lib.sh"
+e2e_usage 1 1 "$@"
+AIQOSD=$(realpath "$1")
+e2e_need_root
+command -v prometheus >/dev/null || e2e_skip "no prometheus binary (apt-get install prometheus)"
+e2e_testbed prometheus_aiqosd aqp
+PROM_IN=(ip netns exec "$TB_NS_DUT") # aiqosd's exporter listens on the dut's loopback
 
 tb_up || { fail "testbed"; exit 1; }
 EXP_PORT=9471
-PROM_PORT=9472
 tb_start_aiqosd "$AIQOSD" --policy "$REPO/config/aiqos.yaml" --ctl-socket none \
 	--prometheus "127.0.0.1:$EXP_PORT" || { fail "aiqosd did not start"; exit 1; }
 tb_start_h2c_server node || { fail "h2c server"; exit 1; }
@@ -48,13 +35,7 @@ done
 
 tb_dut curl -sf --max-time 5 "http://127.0.0.1:$EXP_PORT/metrics" >"$TB_DIR/metrics.txt" ||
 	{ fail "aiqosd /metrics did not answer"; exit 1; }
-if command -v promtool >/dev/null; then
-	if promtool check metrics <"$TB_DIR/metrics.txt" >"$TB_DIR/promtool.txt" 2>&1; then
-		pass "promtool check metrics on aiqosd's page"
-	else
-		fail "promtool: $(head -5 "$TB_DIR/promtool.txt")"
-	fi
-fi
+prom_check_metrics "$TB_DIR/metrics.txt" "aiqosd's page"
 
 # Every metric the Grafana dashboard and the alerting rules (deploy/) query is on this page, but
 # the time per output token: this server writes a stream's tokens in one burst (no time between
@@ -69,40 +50,11 @@ else
 	fail "dashboard/rules queries: $(grep -E '^FAIL|Error' "$TB_DIR/dashboard.txt" | head -5)"
 fi
 
-cat >"$TB_DIR/prometheus.yml" <<YAML
-global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: aiqosd
-    static_configs:
-      - targets: ['127.0.0.1:$EXP_PORT']
-YAML
-ip netns exec "$TB_NS_DUT" "$PROMETHEUS" --config.file="$TB_DIR/prometheus.yml" \
-	--storage.tsdb.path="$TB_DIR/tsdb" --web.listen-address="127.0.0.1:$PROM_PORT" \
-	>"$TB_DIR/prometheus.log" 2>&1 &
-PROM_PID=$!
-query() {
-	tb_dut curl -sf --max-time 2 --get --data-urlencode "query=$1" "http://127.0.0.1:$PROM_PORT/api/v1/query" 2>/dev/null |
-		python3 -c 'import json,sys
-r = json.load(sys.stdin)["data"]["result"]
-print(r[0]["value"][1] if r else "")' 2>/dev/null || true
-}
-wait_for() { # EXPR SECONDS
-	local end=$((SECONDS + $2)) v
-	while ((SECONDS < end)); do
-		v=$(query "$1")
-		if [[ -n $v && $v != 0 ]]; then echo "$v"; return 0; fi
-		kill -0 "$PROM_PID" 2>/dev/null || return 1
-		sleep 0.5
-	done
-	return 1
-}
-if v=$(wait_for 'up{job="aiqosd"}' 40); then pass "Prometheus scrapes aiqosd (up=$v)"; else
+prom_start aiqosd "127.0.0.1:$EXP_PORT" 9472
+if v=$(prom_wait_for 'up{job="aiqosd"}' 40); then pass "Prometheus scrapes aiqosd (up=$v)"; else
 	fail "target never up"; tail -5 "$TB_DIR/prometheus.log"; exit 1; fi
-for expr in 'sum(gen_ai_server_time_to_first_token_seconds_count{gen_ai_request_model="gpt-4o"})' \
+prom_expect_samples 15 'sum(gen_ai_server_time_to_first_token_seconds_count{gen_ai_request_model="gpt-4o"})' \
 	'sum(gen_ai_server_time_to_first_token_seconds_count{class="standard"})' \
-	'sum(aiqos_requests_total)' 'aiqos_port_rx_packets_total{port="0"}'; do
-	if v=$(wait_for "$expr" 15); then pass "$expr = $v"; else fail "$expr has no samples"; fi
-done
-v=$(query 'sum(aiqos_requests_total)')
+	'sum(aiqos_requests_total)' 'aiqos_port_rx_packets_total{port="0"}'
+v=$(prom_query 'sum(aiqos_requests_total)')
 [[ $v == 4 ]] && pass "4 requests counted" || fail "aiqos_requests_total = '$v', want 4"

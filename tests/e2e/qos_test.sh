@@ -31,44 +31,18 @@
 # Environment: AIQOS_E2E_OUT (logs; default tests/e2e/out), AIQOS_KEEP_LOGS=1 (keep logs after a
 # pass), AIQOS_TB_PREFIX (namespace prefix).
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-
-if [[ $# -lt 2 || $1 == -h || $1 == --help ]]; then
-	sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-	[[ $# -ge 2 ]] && exit 0 || exit 2
-fi
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 2 99 "$@"
 AIQOSD=$(realpath "$1")
 AIQOSCTL=$(realpath "$2")
 shift 2
 PHASES=("$@")
 ((${#PHASES[@]})) || PHASES=(rate priority priority-inverted vlan remark order)
-
-if [[ $(id -u) != 0 ]]; then
-	echo "SKIP: needs root (network namespaces)"
-	exit 77
-fi
-for c in tcpdump tshark h2load curl node /usr/bin/python3; do
-	if ! command -v "$c" >/dev/null 2>&1; then
-		echo "SKIP: $c is not installed"
-		exit 77
-	fi
-done
-
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-
-OUT_ROOT=${AIQOS_E2E_OUT:-$REPO/tests/e2e/out}
-mkdir -p "$OUT_ROOT"
-TB_DIR="$OUT_ROOT/qos.$TB_PREFIX"
-rm -rf "$TB_DIR"
-mkdir -p "$TB_DIR"
+e2e_need tcpdump tshark h2load curl node /usr/bin/python3
+e2e_testbed qos aqqos
 URL="http://$TB_SRV_IP:$TB_PORT"
 CTL_SOCK="$TB_DIR/ctl.sock"
-
-# shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
 
 mbit() { awk -v b="$1" 'BEGIN { printf "%.1f", b * 8 / 1e6 }'; } # bytes/s -> Mbit/s
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }

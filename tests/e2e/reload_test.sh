@@ -25,37 +25,13 @@
 # Environment: AIQOS_E2E_OUT (logs; default tests/e2e/out), AIQOS_KEEP_LOGS=1 (keep logs after a
 # pass), AIQOS_TB_PREFIX (namespace prefix; default aqrl<pid>), AIQOS_RELOAD_MARGIN_MS.
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-
-if [[ $# -ne 2 || $1 == -h || $1 == --help ]]; then
-	sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-	[[ $# -eq 2 ]] && exit 0 || exit 2
-fi
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 2 2 "$@"
 AIQOSD=$(realpath "$1")
 AIQOSCTL=$(realpath "$2")
-
-if [[ $(id -u) != 0 ]]; then
-	echo "SKIP: needs root (network namespaces)"
-	exit 77
-fi
-for c in h2load curl node ethtool /usr/bin/python3; do
-	if ! command -v "$c" >/dev/null 2>&1; then
-		echo "SKIP: $c is not installed"
-		exit 77
-	fi
-done
-
-AIQOS_TB_PREFIX=${AIQOS_TB_PREFIX:-aqrl$$}
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-
-OUT_ROOT=${AIQOS_E2E_OUT:-$REPO/tests/e2e/out}
-mkdir -p "$OUT_ROOT"
-TB_DIR="$OUT_ROOT/reload.$TB_PREFIX"
-rm -rf "$TB_DIR"
-mkdir -p "$TB_DIR"
+e2e_need h2load curl node ethtool /usr/bin/python3
+e2e_testbed reload aqrl
 
 PY=/usr/bin/python3
 URL="http://$TB_SRV_IP:$TB_PORT"
@@ -67,9 +43,6 @@ POL_LIVE="$TB_DIR/live.yaml" # the file aiqosd starts with: a copy of a.yaml
 TEN_ERRORS="$REPO/tests/unit/control/data/ten_errors.yaml"
 RELOADS=50
 MARGIN_MS=${AIQOS_RELOAD_MARGIN_MS:-50}
-
-# shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
 
 ctl() { "$AIQOSCTL" --socket "$CTL_SOCK" --timeout 5 "$@"; }
 
@@ -89,6 +62,16 @@ policy_classes() {
 	ctl --json policy show | "$PY" -c '
 import json, sys
 print(" ".join(c["name"] for c in json.load(sys.stdin)["classes"]))'
+}
+# classes_kept PHASE WANT: the policy in force still has the classes WANT (after a refused reload).
+classes_kept() {
+	local classes
+	classes=$(policy_classes)
+	if [[ $classes == "$2" ]]; then
+		pass "$1: policy show: classes still $2"
+	else
+		fail "$1: classes now '$classes' (want $2)"
+	fi
 }
 
 # now_s: wall clock in seconds with microseconds (the same clock aiqosd stamps records with).
@@ -194,12 +177,7 @@ if grep -q 'policy reload rejected, the running policy stays' "$TB_DIR/aiqosd.lo
 else
 	fail "hup-broken: aiqosd's log lacks the rejection or $POL_LIVE:8:83"
 fi
-classes=$(policy_classes)
-if [[ $classes == "$classes0" ]]; then
-	pass "hup-broken: classes still $classes0"
-else
-	fail "hup-broken: classes now '$classes' (want $classes0)"
-fi
+classes_kept hup-broken "$classes0"
 check_request hup-broken /v1/chat/completions "$CHAT_BODY" alpha "hup-broken"
 
 # ---- continuous: 50 reloads during an h2load run ----
@@ -322,12 +300,7 @@ if [[ $gen == "$gen_before" && $failed == $((failed_before + 1)) ]]; then
 else
 	fail "ten-errors: generation $gen_before -> $gen, reloads_failed $failed_before -> $failed (want unchanged, +1)"
 fi
-classes=$(policy_classes)
-if [[ $classes == "$classes_before" ]]; then
-	pass "ten-errors: policy show: classes still $classes_before"
-else
-	fail "ten-errors: classes now '$classes' (want $classes_before)"
-fi
+classes_kept ten-errors "$classes_before"
 check_request ten-errors /v1/chat/completions "$CHAT_BODY" "$cls_before" "ten-errors"
 alive_check "ten-errors"
 

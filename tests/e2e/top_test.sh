@@ -6,23 +6,13 @@
 # in its normal mode. Root only (SKIP otherwise); needs tmux, curl, nodejs.
 # usage: top_test.sh AIQOSD AIQOSCTL
 set -euo pipefail
-AIQOSD=$(realpath "${1:?usage: top_test.sh AIQOSD AIQOSCTL}")
-AIQOSCTL=$(realpath "${2:?usage: top_test.sh AIQOSD AIQOSCTL}")
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-for c in tmux curl node; do
-	command -v "$c" >/dev/null || { echo "SKIP: $c is not installed"; exit 77; }
-done
-
-export AIQOS_TB_PREFIX=aqtop$$
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
-OUT_ROOT=${AIQOS_E2E_OUT:-$REPO/tests/e2e/out}
-TB_DIR="$OUT_ROOT/top.$TB_PREFIX"
-rm -rf "$TB_DIR"
-mkdir -p "$TB_DIR"
 # shellcheck source=tests/e2e/lib.sh
-source "$REPO/tests/e2e/lib.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 2 2 "$@"
+AIQOSD=$(realpath "$1")
+AIQOSCTL=$(realpath "$2")
+e2e_need tmux curl node
+e2e_testbed top aqtop
 TMUX_SOCK=aiqos-top-$$
 e2e_before_exit() { tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true; }
 

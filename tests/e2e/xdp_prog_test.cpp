@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../unit/classify/packet_builder.h"
 #include "xdp/aiqos_steer.h"
 
 namespace {
@@ -30,16 +31,17 @@ const char* why_name(Why w) {
   }
 }
 
-// Frame builder: Ethernet, optional VLAN tags, IPv4/IPv6, TCP/UDP, in network byte order.
-struct Frame {
-  std::vector<uint8_t> b;
-  void u8(uint8_t v) { b.push_back(v); }
-  void u16(uint16_t v) {
-    b.push_back(static_cast<uint8_t>(v >> 8));
-    b.push_back(static_cast<uint8_t>(v));
-  }
+// Frame builder: Ethernet, optional VLAN tags, IPv4/IPv6, TCP/UDP, in network byte order (on
+// the unit tests' byte writer).
+struct Frame : aiqos::test::Frame {
+  using aiqos::test::Frame::bytes;
   void bytes(const void* p, size_t n) { b.insert(b.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n); }
-  void zeros(size_t n) { b.insert(b.end(), n, 0); }
+  // An address in text form (AF_INET or AF_INET6), in network byte order.
+  void addr(int af, const char* text) {
+    uint8_t a[16] = {};
+    inet_pton(af, text, a);
+    bytes(a, af == AF_INET ? 4 : 16);
+  }
 
   Frame& eth(std::initializer_list<std::pair<uint16_t, uint16_t>> tags, uint16_t type) {
     const uint8_t dst[6] = {0x02, 0, 0, 0, 0, 2}, src[6] = {0x02, 0, 0, 0, 0, 1};
@@ -61,11 +63,8 @@ struct Frame {
     u8(64);
     u8(proto);
     u16(0);
-    in_addr a{};
-    inet_pton(AF_INET, s, &a);
-    bytes(&a, 4);
-    inet_pton(AF_INET, d, &a);
-    bytes(&a, 4);
+    addr(AF_INET, s);
+    addr(AF_INET, d);
     zeros(4 * static_cast<size_t>(options_words));
     return *this;
   }
@@ -75,11 +74,8 @@ struct Frame {
     u16(20);
     u8(next);
     u8(64);
-    in6_addr a{};
-    inet_pton(AF_INET6, s, &a);
-    bytes(&a, 16);
-    inet_pton(AF_INET6, d, &a);
-    bytes(&a, 16);
+    addr(AF_INET6, s);
+    addr(AF_INET6, d);
     return *this;
   }
   Frame& l4(uint16_t sport, uint16_t dport) {  // TCP (20 bytes) or the first 8 of UDP plus padding

@@ -18,68 +18,27 @@
 #
 # Environment: AIQOS_E2E_OUT (logs; default tests/e2e/out), AIQOS_KEEP_LOGS=1, AIQOS_TB_PREFIX.
 set -euo pipefail
-
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-
-case ${1:-} in
--h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-'') sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
-esac
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+e2e_usage 2 2 "$@"
 AIQOSD=$(realpath "$1")
-XDP_OBJ=$(realpath "${2:?usage: xdp_steer_test.sh AIQOSD_BIN XDP_OBJ}")
+XDP_OBJ=$(realpath "$2")
 PY=/usr/bin/python3
 
-skip() { echo "SKIP: $*"; exit 77; }
-[[ $(id -u) == 0 ]] || skip "needs root (network namespaces, XDP)"
-[[ -r $XDP_OBJ ]] || skip "no XDP object $XDP_OBJ (clang -target bpf missing at build time?)"
+e2e_need_root "network namespaces, XDP"
+[[ -r $XDP_OBJ ]] || e2e_skip "no XDP object $XDP_OBJ (clang -target bpf missing at build time?)"
 ls /usr/lib/*/dpdk/pmds-*/librte_net_af_xdp.so* >/dev/null 2>&1 ||
-	skip "DPDK has no net_af_xdp PMD (librte_net_af_xdp.so)"
+	e2e_skip "DPDK has no net_af_xdp PMD (librte_net_af_xdp.so)"
 # AF_XDP sockets: the kernel needs CONFIG_XDP_SOCKETS (socket() says EAFNOSUPPORT without it).
 if ! err=$($PY -c 'import socket; socket.socket(44, socket.SOCK_RAW, 0).close()' 2>&1); then
-	skip "kernel without AF_XDP sockets (CONFIG_XDP_SOCKETS): ${err##*: }"
+	e2e_skip "kernel without AF_XDP sockets (CONFIG_XDP_SOCKETS): ${err##*: }"
 fi
 
-# shellcheck source=scripts/lib/testbed.sh
-source "$REPO/scripts/lib/testbed.sh"
+e2e_testbed xdp_steer aq
 TB_DUT_IP=198.18.0.3
 BYPASS_DUT_PORT=9090 # a service of the dut itself, on br0
 BYPASS_SRV_PORT=9091 # a service behind the dut, reached through the kernel bridge
 URL="http://$TB_SRV_IP:$TB_PORT"
-
-OUT_ROOT=${AIQOS_E2E_OUT:-$REPO/tests/e2e/out}
-mkdir -p "$OUT_ROOT"
-TB_DIR="$OUT_ROOT/xdp_steer.$TB_PREFIX"
-rm -rf "$TB_DIR"
-mkdir -p "$TB_DIR"
-
-FAILS=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-info() { echo "INFO: $*"; }
-
-finish() {
-	local rc=$?
-	trap '' INT TERM
-	trap - EXIT
-	tb_down
-	if ((FAILS > 0)) || [[ $rc != 0 ]]; then
-		local f
-		for f in "$TB_DIR"/aiqosd*.log; do
-			[[ -f $f ]] || continue
-			echo "---- last lines of $(basename "$f") ----"
-			tail -n 25 "$f"
-		done
-		echo "logs: $TB_DIR"
-		echo "RESULT: FAIL ($FAILS failed checks, exit $rc)"
-		exit 1
-	fi
-	if [[ ${AIQOS_KEEP_LOGS:-0} != 1 ]]; then rm -rf "$TB_DIR"; else echo "logs: $TB_DIR"; fi
-	echo "RESULT: PASS"
-	exit 0
-}
-trap finish EXIT
-trap 'echo "interrupted"; exit 130' INT TERM
 
 # XDP programs attached to the dut's veths, as `ip link` reports them ("aq-cli:aiqos_steer ...").
 xdp_attached() {

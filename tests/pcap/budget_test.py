@@ -9,13 +9,13 @@
 
 usage: budget_test.py AIQOSD
 """
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from pcaplib import report, run_offline  # noqa: E402
 
 POLICY = """\
 version: 1
@@ -41,20 +41,11 @@ rules:
 
 
 def run(aiqosd, case, work):
-    log = os.path.join(work, case + ".jsonl")
-    stats = os.path.join(work, case + ".stats.json")
-    out = os.path.join(work, case + ".out.pcap")
     policy = os.path.join(work, "policy.yaml")
     with open(policy, "w") as f:
         f.write(POLICY)
-    cmd = [aiqosd, "--pcap-in", os.path.join(HERE, "cases", case, "in.pcap"), "--pcap-out", out,
-           "--request-log", log, "--stats-json", stats, "--policy", policy]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
-    if r.returncode != 0:
-        print(r.stdout.decode(errors="replace")[-2000:])
-        raise SystemExit(f"FAIL: aiqosd exit {r.returncode} on {case}")
-    recs = [json.loads(l) for l in open(log)]
-    return recs, json.load(open(stats))
+    r = run_offline(aiqosd, os.path.join(HERE, "cases", case, "in.pcap"), work, case, ["--policy", policy])
+    return r.records(), r.stats
 
 
 def main():
@@ -96,10 +87,7 @@ def main():
             fails.append("the dropped requests' client frames must be dropped and counted")
         if sum(p["rx_packets"] for p in st["ports"]) != sum(p["tx_packets"] for p in st["ports"]) + frames_dropped:
             fails.append("every frame is either sent or counted as dropped")
-    for f in fails:
-        print("FAIL:", f)
-    print("PASS" if not fails else "RESULT: FAIL")
-    return 1 if fails else 0
+    return report(fails)
 
 
 if __name__ == "__main__":

@@ -7,28 +7,19 @@ requests and marks frames (so the comparison means something).
 
 usage: bypass_test.py AIQOSD
 """
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from compare_pcaps import read_pcap  # noqa: E402
+from pcaplib import read_pcap, report, run_offline  # noqa: E402
 
 
 def run(aiqosd, pcap, work, tag, extra):
-    out, log, stats = (os.path.join(work, tag + s) for s in (".pcap", ".jsonl", ".json"))
-    r = subprocess.run([aiqosd, "--pcap-in", pcap, "--pcap-out", out, "--request-log", log, "--stats-json", stats,
-                        "--policy", os.path.join(REPO, "config", "aiqos.yaml")] + extra,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
-    if r.returncode != 0:
-        print(r.stdout.decode(errors="replace")[-2000:])
-        raise SystemExit(f"FAIL: aiqosd {' '.join(extra)} exit {r.returncode}")
-    lines = open(log).read().splitlines() if os.path.exists(log) else []
-    return read_pcap(out)[1], lines, json.load(open(stats)), r.stdout.decode(errors="replace")
+    r = run_offline(aiqosd, pcap, work, tag, ["--policy", os.path.join(REPO, "config", "aiqos.yaml")] + extra)
+    return read_pcap(r.out)[1], r.log_lines, r.stats, r.console
 
 
 def main():
@@ -64,10 +55,7 @@ def main():
         if st2.get("bypass") != {"on": False, "frames": 0}:
             fails.append(f"normal run: stats bypass {st2.get('bypass')}")
         print(f"normal: {len(out2)} frames out, {marked} marked, {len(log2)} requests logged")
-    for f in fails:
-        print("FAIL:", f)
-    print("PASS" if not fails else "RESULT: FAIL")
-    return 1 if fails else 0
+    return report(fails)
 
 
 if __name__ == "__main__":

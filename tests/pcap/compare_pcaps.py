@@ -5,61 +5,12 @@ usage: compare_pcaps.py EXPECTED.pcap ACTUAL.pcap [--names NAMES_FILE]
 
 Same count, same order, byte-identical frames (captured bytes and original length).
 NAMES_FILE (lines "index length name", as gen_l2_mix.py --list prints) names frames in
-messages. Pure Python: reads classic pcap (either byte order, us or ns) and pcapng's
+messages. Pure Python (pcaplib.read_pcap): reads classic pcap (either byte order, us or ns) and pcapng's
 enhanced/simple packet blocks. Exit 0 if equal, 1 if not, 2 on unreadable input.
 """
-import struct
 import sys
 
-
-def read_pcap(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        raise ValueError(f"{path}: {len(data)} bytes, too short for a pcap header")
-    magic = data[:4]
-    if magic == b"\x0a\x0d\x0d\x0a":
-        return read_pcapng(data, path)
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        e = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        e = ">"
-    else:
-        raise ValueError(f"{path}: not a pcap file (magic {magic.hex()})")
-    linktype = struct.unpack(e + "I", data[20:24])[0]
-    frames, off = [], 24
-    while off < len(data):
-        if off + 16 > len(data):
-            raise ValueError(f"{path}: truncated record header at offset {off}")
-        _, _, incl, orig = struct.unpack(e + "IIII", data[off:off + 16])
-        off += 16
-        if off + incl > len(data):
-            raise ValueError(f"{path}: truncated frame {len(frames)} at offset {off}")
-        frames.append((data[off:off + incl], orig))
-        off += incl
-    return linktype, frames
-
-
-def read_pcapng(data, path):
-    frames, off, e, linktype = [], 0, "<", None
-    while off + 12 <= len(data):
-        btype = struct.unpack(e + "I", data[off:off + 4])[0]
-        if btype == 0x0A0D0D0A:  # section header: byte order from its magic
-            e = "<" if data[off + 8:off + 12] == b"\x4d\x3c\x2b\x1a" else ">"
-        blen = struct.unpack(e + "I", data[off + 4:off + 8])[0]
-        if blen < 12 or off + blen > len(data):
-            raise ValueError(f"{path}: bad pcapng block at offset {off}")
-        body = data[off + 8:off + blen - 4]
-        if btype == 1 and linktype is None:
-            linktype = struct.unpack(e + "H", body[:2])[0]
-        elif btype == 6:
-            incl, orig = struct.unpack(e + "II", body[12:20])
-            frames.append((body[20:20 + incl], orig))
-        elif btype == 3:
-            orig = struct.unpack(e + "I", body[:4])[0]
-            frames.append((body[4:4 + orig], orig))
-        off += blen
-    return linktype, frames
+from pcaplib import read_pcap
 
 
 def load_names(path):

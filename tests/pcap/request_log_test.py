@@ -45,6 +45,9 @@ import zlib
 from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from pcaplib import PCAP_MAGIC_BE, PCAP_MAGIC_LE, byte_order  # noqa: E402
+
 STRICT = ["proto", "method", "path", "authority", "endpoint", "model", "model_source", "stream_id",
           "status", "grpc_status", "req_bytes", "tenant", "vlan", "src", "dst", "sport", "dport"]
 WARN_ONLY = ["resp_bytes"]
@@ -78,12 +81,8 @@ class Pcap:
     @staticmethod
     def read(path):
         data = open(path, "rb").read()
-        magic = data[:4]
-        if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-            e = "<"
-        elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-            e = ">"
-        else:
+        e = byte_order(data[:4])
+        if e is None:
             raise ValueError(f"{path}: not a pcap file (pcapng is not supported)")
         frames, off = [], 24
         while off + 16 <= len(data):
@@ -93,7 +92,7 @@ class Pcap:
         return Pcap(data[:24], e, frames)
 
     def nanos(self):
-        return self.header[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+        return self.header[:4] in (PCAP_MAGIC_LE[1], PCAP_MAGIC_BE[1])
 
     def write(self, path, frames=None):
         e = self.endian

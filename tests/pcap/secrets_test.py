@@ -42,7 +42,10 @@ KEY_A, KEY_B, KEY_C = b"sk-tenantA-SECRET-0a11", b"sk-tenantB-SECRET-0b22", b"sk
 ALL_SECRETS = SECRETS + [KEY_A, KEY_B, KEY_C]
 
 CLI, SRV = "198.18.0.1", "198.18.0.2"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from pcaplib import report  # noqa: E402
 
 
 def conversation(sport, request, response):
@@ -315,10 +318,7 @@ def main():
         run_refusals(aiqosd, pcap, salt_file, work, fails)
         if keep:
             shutil.copytree(work, keep)
-    for f in fails:
-        print("FAIL:", f)
-    print("PASS" if not fails else "RESULT: FAIL")
-    return 1 if fails else 0
+    return report(fails)
 
 
 if __name__ == "__main__":

@@ -8,33 +8,11 @@
 
 #include "http_test_util.h"
 
-namespace aiqos {
+// In aiqos::test, beside the HTTP test helpers (Bytes, Script, Recorder, h2_frame, ...).
+namespace aiqos::test {
 namespace {
 
-using test::append;
-using test::Bytes;
-using test::bytes_of;
-using test::Recorder;
-using test::Script;
-
 constexpr Dir C = Dir::c2s, S = Dir::s2c;
-
-Bytes frame(uint8_t type, uint8_t flags, uint32_t stream, const Bytes& payload) {
-  Bytes f = {uint8_t(payload.size() >> 16), uint8_t(payload.size() >> 8), uint8_t(payload.size()), type, flags,
-             uint8_t(stream >> 24), uint8_t(stream >> 16), uint8_t(stream >> 8), uint8_t(stream)};
-  append(f, payload);
-  return f;
-}
-
-Bytes hpack(nghttp2_hd_deflater* d, std::vector<std::pair<std::string, std::string>> hs) {
-  std::vector<nghttp2_nv> nva;
-  for (auto& [n, v] : hs) nva.push_back({(uint8_t*)n.data(), (uint8_t*)v.data(), n.size(), v.size(), 0});
-  Bytes out(nghttp2_hd_deflate_bound(d, nva.data(), nva.size()));
-  ssize_t k = nghttp2_hd_deflate_hd(d, out.data(), out.size(), nva.data(), nva.size());
-  EXPECT_GE(k, 0);
-  out.resize(size_t(k));
-  return out;
-}
 
 Bytes preface() { return Bytes(Http2Connection::kPreface.begin(), Http2Connection::kPreface.end()); }
 
@@ -56,7 +34,7 @@ Outcome run(const Script& s, const std::vector<size_t>& cuts = {}, size_t step =
   Recorder r;
   r.n_extra = 1;
   L7Connection c(cfg, r);
-  test::feed_script(s, [&](Dir d, std::span<const uint8_t> b) { c.feed(d, b); }, cuts, step);
+  feed_script(s, [&](Dir d, std::span<const uint8_t> b) { c.feed(d, b); }, cuts, step);
   c.finish(S);
   return {r.ev, c.proto(), c.client_side(), c.h2c_upgraded()};
 }
@@ -125,10 +103,10 @@ TEST(L7Detect, Http2PriorKnowledge) {
   ASSERT_EQ(nghttp2_hd_deflate_new(&ce, 4096), 0);
   ASSERT_EQ(nghttp2_hd_deflate_new(&se, 4096), 0);
   Bytes c = preface();
-  append(c, frame(4, 0, 0, {}));
-  append(c, frame(1, 5, 1, hpack(ce, {{":method", "GET"}, {":path", "/v1/models"}, {":authority", "a"}})));
-  Bytes sv = frame(4, 0, 0, {});
-  append(sv, frame(1, 5, 1, hpack(se, {{":status", "200"}})));
+  append(c, h2_frame(4, 0, 0, {}));
+  append(c, h2_frame(1, 5, 1, hpack_block(ce, {{":method", "GET"}, {":path", "/v1/models"}, {":authority", "a"}})));
+  Bytes sv = h2_frame(4, 0, 0, {});
+  append(sv, h2_frame(1, 5, 1, hpack_block(se, {{":status", "200"}})));
   Script s = {{C, c}, {S, sv}};
   Outcome got = run(s);
   EXPECT_EQ(got.proto, L7Proto::http2);
@@ -174,17 +152,17 @@ Script h2c_script() {
                            "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
                            "HTTP2-Settings: AAEAAAEAAAMAAABk\r\nContent-Length: 4\r\n\r\nbody")});
   Bytes sv = bytes_of("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
-  append(sv, frame(4, 0, 0, {}));
-  append(sv, frame(1, 4, 1, hpack(se, {{":status", "200"}, {"content-type", "application/json"}})));
-  append(sv, frame(0, 1, 1, bytes_of("[0.1]")));
+  append(sv, h2_frame(4, 0, 0, {}));
+  append(sv, h2_frame(1, 4, 1, hpack_block(se, {{":status", "200"}, {"content-type", "application/json"}})));
+  append(sv, h2_frame(0, 1, 1, bytes_of("[0.1]")));
   s.push_back({S, sv});
   Bytes c = preface();
-  append(c, frame(4, 0, 0, {}));
-  append(c, frame(4, 1, 0, {}));
-  append(c, frame(1, 5, 3, hpack(ce, {{":method", "GET"}, {":path", "/health"}, {":authority", "svc"}})));
+  append(c, h2_frame(4, 0, 0, {}));
+  append(c, h2_frame(4, 1, 0, {}));
+  append(c, h2_frame(1, 5, 3, hpack_block(ce, {{":method", "GET"}, {":path", "/health"}, {":authority", "svc"}})));
   s.push_back({C, c});
-  Bytes s2 = frame(4, 1, 0, {});
-  append(s2, frame(1, 5, 3, hpack(se, {{":status", "204"}})));
+  Bytes s2 = h2_frame(4, 1, 0, {});
+  append(s2, h2_frame(1, 5, 3, hpack_block(se, {{":status", "204"}})));
   s.push_back({S, s2});
   nghttp2_hd_deflate_del(ce);
   nghttp2_hd_deflate_del(se);
@@ -239,4 +217,4 @@ TEST(L7Detect, H2cUpgradeDeclined) {
 }
 
 }  // namespace
-}  // namespace aiqos
+}  // namespace aiqos::test

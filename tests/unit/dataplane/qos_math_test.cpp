@@ -1,6 +1,6 @@
 // The arithmetic of policing and shaping (dataplane/qos_math.h): how a class
-// rate is split across workers, the shaper's parameters, the traffic-class
-// credit period and the request/token bucket. Pure functions, no EAL.
+// rate is split across workers, the traffic classes and the request/token
+// bucket. Pure functions, no EAL.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -77,84 +77,10 @@ TEST(MeterShare, UnlimitedAndDegenerate) {
   static_assert(meter_share(8'000, 3028, 1).cir_bytes_per_s == 1000);
 }
 
-// --- shaper_share: one worker's share of an egress port ---
-
-TEST(ShaperShare, PortRateSplitAcrossWorkers) {
-  struct C {
-    uint64_t rate;
-    uint16_t w;
-    uint64_t bytes, tb;
-  };
-  const C cases[] = {
-      // 10 Gbit/s link: 1.25 GB/s, 10 ms of credit = 12.5 MB.
-      {10'000'000'000, 1, 1'250'000'000, 12'500'000},
-      {10'000'000'000, 2, 625'000'000, 6'250'000},
-      {10'000'000'000, 3, 416'666'666, 4'166'666},
-      {10'000'000'000, 16, 78'125'000, 781'250},
-      // 50 Mbit/s: 6.25 MB/s, 62 500 bytes of bucket.
-      {50'000'000, 1, 6'250'000, 62'500},
-      {50'000'000, 2, 3'125'000, 31'250},
-      {50'000'000, 3, 2'083'333, 20'833},
-      // 16 ways: 10 ms is 3 906 bytes, below the floor of four full frames.
-      {50'000'000, 16, 390'625, 4 * kMaxFrameBytes},
-      {1'000'000, 1, 125'000, 4 * kMaxFrameBytes},
-  };
-  for (const auto& c : cases) {
-    SCOPED_TRACE(testing::Message() << c.rate << " bit/s over " << c.w);
-    ShaperShare s = shaper_share(c.rate, c.w);
-    EXPECT_EQ(s.port_bytes_per_s, c.bytes);
-    EXPECT_EQ(s.tb_size, c.tb);
-    EXPECT_EQ(s.tc_period_ms, 10u);
-    EXPECT_EQ(s.frame_overhead, 24u);  // the caller (Shaper::init) sets 0: frame bytes only
-  }
-}
-
-TEST(ShaperShare, UnlimitedIsAllZero) {
-  ShaperShare s = shaper_share(0, 2);
-  EXPECT_EQ(s.port_bytes_per_s, 0u);
-  EXPECT_EQ(s.tb_size, 0u);
-  EXPECT_EQ(shaper_share(1'000'000, 0).port_bytes_per_s, 0u);
-  EXPECT_EQ(shaper_share(7, 1).port_bytes_per_s, 1u);  // never 0 for a given rate
-}
-
-// --- tc_period_ms_for: credit refresh period of the traffic classes ---
-
-TEST(TcPeriod, HoldsSixtyFourFullFramesAtTheLowestRate) {
-  EXPECT_EQ(tc_period_ms_for(0), 10u);  // no class rate: rte_sched's usual 10 ms
-  // 64 x 1522 = 97 408 bytes per period.
-  EXPECT_EQ(tc_period_ms_for(2'500'000), 39u);   // 20 Mbit/s: 38.96 ms -> 39
-  EXPECT_EQ(tc_period_ms_for(1'250'000), 78u);   // 20 Mbit/s over 2 workers: 77.9 -> 78
-  EXPECT_EQ(tc_period_ms_for(833'333), 117u);    // over 3 workers: 116.9 -> 117
-  EXPECT_EQ(tc_period_ms_for(156'250), 624u);    // over 16 workers: 623.4 -> 624
-  EXPECT_EQ(tc_period_ms_for(125'000), 780u);    // 1 Mbit/s: 779.3 -> 780
-  EXPECT_EQ(tc_period_ms_for(9'740'800), 10u);   // exactly 10 ms
-  EXPECT_EQ(tc_period_ms_for(9'740'801), 10u);   // rounds up to 10, not below
-  EXPECT_EQ(tc_period_ms_for(97'408), 1000u);    // exactly 1 s
-  EXPECT_EQ(tc_period_ms_for(97'407), 1000u);    // would be 1001: clamped
-  EXPECT_EQ(tc_period_ms_for(12'500), 1000u);    // 100 kbit/s: clamped to 1 s
-  EXPECT_EQ(tc_period_ms_for(1), 1000u);
-  EXPECT_EQ(tc_period_ms_for(1'250'000'000), 10u);  // 10 Gbit/s: floor of 10 ms
-}
-
-TEST(TcPeriod, CreditPerPeriodBoundsTheLoss) {
-  // Unless clamped at 1 s, a period carries at least 64 full frames, so the
-  // credit lost at the end of a period (under one frame) is <= 1/64 of the rate.
-  for (uint64_t r = 10'000; r < 2'000'000'000; r = r * 3 / 2 + 7) {
-    uint64_t p = tc_period_ms_for(r);
-    ASSERT_GE(p, 10u);
-    ASSERT_LE(p, 1000u);
-    if (p < 1000) {
-      EXPECT_GE(r * p / 1000, kFramesPerTcPeriod * kMaxFrameBytes) << r;
-      if (p > 10) {
-        EXPECT_LT(r * (p - 1) / 1000, kFramesPerTcPeriod * kMaxFrameBytes) << r << ": not the shortest";
-      }
-    }
-  }
-}
-
 TEST(TrafficClasses, TwelveStrictAndOneBestEffort) {
   static_assert(kStrictTcs == 12);
   static_assert(kBestEffortTc == 12);
+  static_assert(kTrafficClasses == 13);
   static_assert(kMaxFrameBytes == 1514 + 4 + 4);  // frame with one tag, FCS counted
 }
 

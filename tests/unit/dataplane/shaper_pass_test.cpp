@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../classify/packet_builder.h"
-#include "dataplane/qos.h"
+#include "dataplane/shaper.h"
 
 namespace aiqos {
 

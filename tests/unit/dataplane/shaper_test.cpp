@@ -1,4 +1,4 @@
-// The egress shaper (dataplane/qos.h, Shaper): strict priority between
+// The egress shaper (dataplane/shaper.h, Shaper): strict priority between
 // traffic classes, FIFO within one, class and port token buckets, and order
 // within a flow whose class changes while its frames are queued. Uses the EAL
 // and pool that stage_test.cpp's main() sets up.
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../classify/packet_builder.h"
-#include "dataplane/qos.h"
+#include "dataplane/shaper.h"
 
 namespace aiqos {
 
@@ -35,6 +35,22 @@ testing::AssertionResult start(Shaper& s, const char* name, uint64_t bps = 10'00
   return testing::AssertionFailure() << err;
 }
 
+// Limits traffic class `tc` alone to `bytes_per_s` (0: every class unlimited again).
+testing::AssertionResult limit(Shaper& s, size_t tc, uint64_t bytes_per_s) {
+  std::array<uint64_t, Shaper::kTcs> rates{};
+  rates[tc] = bytes_per_s;
+  if (s.set_tc_rates(rates)) return testing::AssertionSuccess();
+  return testing::AssertionFailure() << "set_tc_rates refused " << bytes_per_s << " bytes/s for TC " << tc;
+}
+
+// Asks for more than is queued: exactly `want` must leave, in that order. Frees them.
+void expect_dequeued(Shaper& s, const std::vector<rte_mbuf*>& want) {
+  std::vector<rte_mbuf*> out(want.size() + 8);
+  ASSERT_EQ(s.dequeue(out.data(), static_cast<uint32_t>(out.size())), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(out[i], want[i]) << "position " << i;
+  rte_pktmbuf_free_bulk(out.data(), static_cast<unsigned>(want.size()));
+}
+
 // Each frame its own flow: what the tests of priority alone need.
 std::vector<uint64_t> distinct_flows(size_t n) {
   std::vector<uint64_t> v(n);
@@ -51,13 +67,9 @@ TEST(Shaper, StrictPriorityAcrossClassesFifoWithin) {
   // Interleaved arrivals: classes 5, 0, 12 (best effort), 0, 5, 12, 0, 5.
   std::vector<uint8_t> tc = {5, 0, 12, 0, 5, 12, 0, 5};
   ASSERT_EQ(s.enqueue(f.data(), 8, tc.data(), distinct_flows(8).data()), 8u);
-  rte_mbuf* out[32];
-  ASSERT_EQ(s.dequeue(out, 32), 8u);
-  std::vector<rte_mbuf*> want = {f[1], f[3], f[6], f[0], f[4], f[7], f[2], f[5]};
-  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(out[i], want[i]) << "position " << i;
+  expect_dequeued(s, {f[1], f[3], f[6], f[0], f[4], f[7], f[2], f[5]});
   EXPECT_EQ(s.queued(), 0u);
   EXPECT_EQ(s.flows_queued(), 0u);
-  rte_pktmbuf_free_bulk(out, 8);
 }
 
 TEST(Shaper, DequeueStopsAtTheAskedCountAndResumesInOrder) {
@@ -81,9 +93,7 @@ TEST(Shaper, DequeueStopsAtTheAskedCountAndResumesInOrder) {
 TEST(Shaper, AClassOverItsRateWaitsWhileALowerOneGoes) {
   Shaper s;
   ASSERT_TRUE(start(s, "t-rate"));
-  std::array<uint64_t, Shaper::kTcs> rates{};
-  rates[0] = 1000;  // bytes/s: a new bucket starts empty, so class 0 cannot send now
-  ASSERT_TRUE(s.set_tc_rates(rates));
+  ASSERT_TRUE(limit(s, 0, 1000));  // bytes/s: a new bucket starts empty, so class 0 cannot send now
   auto f = frames_of(4, 100);
   std::vector<uint8_t> tc = {0, 4, 0, 4};
   ASSERT_EQ(s.enqueue(f.data(), 4, tc.data(), distinct_flows(4).data()), 4u);
@@ -93,8 +103,7 @@ TEST(Shaper, AClassOverItsRateWaitsWhileALowerOneGoes) {
   EXPECT_EQ(out[1], f[3]);
   EXPECT_EQ(s.queued(), 2u);
   rte_pktmbuf_free_bulk(out, 2);
-  rates[0] = 0;  // unlimited again: what waited goes, in order
-  ASSERT_TRUE(s.set_tc_rates(rates));
+  ASSERT_TRUE(limit(s, 0, 0));  // unlimited again: what waited goes, in order
   ASSERT_EQ(s.dequeue(out, 8), 2u);
   EXPECT_EQ(out[0], f[0]);
   EXPECT_EQ(out[1], f[2]);
@@ -163,12 +172,8 @@ TEST(Shaper, AFlowWhoseClassChangesKeepsItsOrder) {
   ASSERT_EQ(s.enqueue(f.data() + 3, 5, tc.data() + 3, flow.data() + 3, &held), 5u);
   EXPECT_EQ(held, 3u);  // A's three TC 0 frames wait in TC 5 behind its first three
   EXPECT_EQ(s.flows_queued(), 2u);
-  rte_mbuf* out[16];
-  ASSERT_EQ(s.dequeue(out, 16), 8u);
-  std::vector<rte_mbuf*> want = {f[3], f[7], f[0], f[1], f[2], f[4], f[5], f[6]};
-  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(out[i], want[i]) << "position " << i;
+  expect_dequeued(s, {f[3], f[7], f[0], f[1], f[2], f[4], f[5], f[6]});
   EXPECT_EQ(s.flows_queued(), 0u);
-  rte_pktmbuf_free_bulk(out, 8);
 }
 
 // Once its old queue holds none of its frames, the flow is in its new class.
@@ -198,9 +203,7 @@ TEST(Shaper, AFlowMovesToItsNewClassOnceItsOldQueueIsEmpty) {
 TEST(Shaper, AHeldFlowWaitsForItsOldClassRate) {
   Shaper s;
   ASSERT_TRUE(start(s, "t-held-rate"));
-  std::array<uint64_t, Shaper::kTcs> rates{};
-  rates[5] = 1000;  // bytes/s, starts empty: TC 5 sends nothing now
-  ASSERT_TRUE(s.set_tc_rates(rates));
+  ASSERT_TRUE(limit(s, 5, 1000));  // bytes/s, starts empty: TC 5 sends nothing now
   auto f = frames_of(4, 100);
   std::vector<uint8_t> tc = {5, 0, 0, 0};
   std::vector<uint64_t> flow = {0xa, 0xa, 0xb, 0xa};
@@ -208,8 +211,7 @@ TEST(Shaper, AHeldFlowWaitsForItsOldClassRate) {
   rte_mbuf* out[8];
   ASSERT_EQ(s.dequeue(out, 8), 1u);
   EXPECT_EQ(out[0], f[2]);
-  rates[5] = 0;
-  ASSERT_TRUE(s.set_tc_rates(rates));
+  ASSERT_TRUE(limit(s, 5, 0));
   ASSERT_EQ(s.dequeue(out + 1, 8), 3u);
   EXPECT_EQ(out[1], f[0]);
   EXPECT_EQ(out[2], f[1]);
