@@ -1,0 +1,86 @@
+// The dataplane's statistics as text: the report aiqosd prints at exit
+// (every field, name=value) and the one-line summary of --stats-interval
+// (its format is parsed by tests/hostile and scripts/soak: keep it).
+#include <sstream>
+
+#include "control/dp_stats.h"
+
+namespace aiqos {
+namespace {
+
+// Scalars as " name=value" on the current line (wrapped), arrays on lines of their own.
+struct TextFields {
+  std::string& out;
+  size_t line_start;
+  static constexpr const char* kIndent = "        ";
+  void operator()(const StatField& f, uint64_t v) {
+    std::string item = std::string(" ") + f.name + "=" + std::to_string(v);
+    if (out.size() - line_start + item.size() > 110) {
+      out += '\n';
+      line_start = out.size();
+      out += kIndent;
+    }
+    out += item;
+  }
+  // Non-zero elements only: the report stays short; JSON and Prometheus show the zeros.
+  void operator()(const StatArray& a, std::span<const uint64_t> v) {
+    std::string line;
+    for (size_t i = a.first; i < v.size(); ++i)
+      if (v[i] != 0) line += std::string(" ") + a.element(i) + "=" + std::to_string(v[i]);
+    if (line.empty()) return;
+    out += '\n';
+    out += kIndent;
+    out += a.name;
+    out += ':';
+    out += line;
+    line_start = out.size();
+  }
+};
+
+template <class S>
+void fields(std::string& out, const S& s) {
+  TextFields t{out, out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1};
+  S::visit(s, t);
+  out += '\n';
+}
+
+}  // namespace
+
+std::string stats_table(const DataplaneStats& s) {
+  std::string out;
+  for (const PortStats& p : s.ports) {
+    out += "port " + std::to_string(p.port) + " (" + p.name + ", peer " +
+           (p.peer ? std::to_string(*p.peer) : std::string("none")) + "):";
+    fields(out, p);
+  }
+  for (const WorkerStats& w : s.workers) {
+    out += "worker " + std::to_string(w.worker) + " (lcore " + std::to_string(w.lcore) + "):";
+    fields(out, w);
+    out += "worker " + std::to_string(w.worker) + " classifier:";
+    fields(out, w.classifier);
+  }
+  for (const ClassStats& c : s.classes) {
+    out += "class " + c.name + ":";
+    fields(out, c);
+  }
+  out += "latency_ns:";
+  fields(out, s.latency_ns);
+  if (s.bypass_on || s.bypassed_frames)
+    out += std::string("bypass ") + (s.bypass_on ? "on" : "off") + ": " + std::to_string(s.bypassed_frames) +
+           " frames forwarded unparsed\n";
+  out += "appliance:";
+  fields(out, s);
+  return out;
+}
+
+std::string stats_line(const DataplaneStats& s) {
+  std::ostringstream o;
+  for (const PortStats& p : s.ports) {
+    if (p.port) o << " | ";
+    o << "p" << p.port << " rx " << p.rx_packets << " tx " << p.tx_packets << " drop " << p.drops_total();
+  }
+  o << " | mbufs in use " << s.mbufs_in_use;
+  return o.str();
+}
+
+}  // namespace aiqos
