@@ -26,6 +26,7 @@
 namespace aiqos {
 
 inline constexpr uint16_t kMaxBurst = 256;
+using PortTotals = PortStats;  // one port's counters over all workers (control/dp_stats.h)
 inline constexpr uint16_t kMaxWorkers = 128;
 
 // How one port is wired to the workers. Written by the control plane before
