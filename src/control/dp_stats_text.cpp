@@ -12,7 +12,7 @@ namespace {
 struct TextFields {
   std::string& out;
   size_t line_start;
-  static constexpr const char* kIndent = "        ";
+  static constexpr const char* kIndent = "        ";  // then a space, as before each field
   void operator()(const StatField& f, uint64_t v) {
     std::string item = std::string(" ") + f.name + "=" + std::to_string(v);
     if (out.size() - line_start + item.size() > 110) {
@@ -30,6 +30,7 @@ struct TextFields {
     if (line.empty()) return;
     out += '\n';
     out += kIndent;
+    out += ' ';
     out += a.name;
     out += ':';
     out += line;
