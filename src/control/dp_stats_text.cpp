@@ -1,6 +1,8 @@
 // The dataplane's statistics as text: the report aiqosd prints at exit
-// (every field, name=value) and the one-line summary of --stats-interval
+// (the port and worker tables, then every field, name=value) and the one-line summary of --stats-interval
 // (its format is parsed by tests/hostile and scripts/soak: keep it).
+#include <cinttypes>
+#include <cstdio>
 #include <sstream>
 
 #include "control/dp_stats.h"
@@ -45,10 +47,37 @@ void fields(std::string& out, const S& s) {
   out += '\n';
 }
 
+// The summary tables aiqosd has always printed first (tests/e2e read the port rows).
+std::string summary_tables(const DataplaneStats& s) {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-4s %-22s %12s %14s %12s %14s %10s %10s %10s\n", "port", "name", "rx-pkts",
+                "rx-bytes", "tx-pkts", "tx-bytes", "drops", "no-mbuf", "missed");
+  out += line;
+  for (const PortStats& p : s.ports) {
+    std::snprintf(line, sizeof line,
+                  "%-4u %-22s %12" PRIu64 " %14" PRIu64 " %12" PRIu64 " %14" PRIu64 " %10" PRIu64 " %10" PRIu64
+                  " %10" PRIu64 "\n",
+                  unsigned{p.port}, p.name.c_str(), p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes,
+                  p.drops_total(), p.no_mbuf, p.imissed);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "%-7s %-6s %12s %12s %12s %12s %12s\n", "worker", "lcore", "rx-pkts", "tx-pkts",
+                "dispatch-in", "dispatch-out", "busy-loops");
+  out += line;
+  for (const WorkerStats& w : s.workers) {
+    std::snprintf(line, sizeof line, "%-7u %-6u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
+                  unsigned{w.worker}, w.lcore, w.rx_packets, w.tx_packets, w.dispatched_in, w.dispatched_out,
+                  w.busy_loops);
+    out += line;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string stats_table(const DataplaneStats& s) {
-  std::string out;
+  std::string out = summary_tables(s);
   for (const PortStats& p : s.ports) {
     out += "port " + std::to_string(p.port) + " (" + p.name + ", peer " +
            (p.peer ? std::to_string(*p.peer) : std::string("none")) + "):";

@@ -273,6 +273,12 @@ TEST(DpStats, ExitReportShowsEveryField) {
   expect_text(s.latency_ns, "latency");
   expect_text(s, "appliance");
   EXPECT_NE(t.find("bypass on: " + std::to_string(s.bypassed_frames) + " frames forwarded unparsed\n"), std::string::npos);
+  // The port table first: tests/e2e/h2c_bridge_test.sh reads a port's name followed by its numbers.
+  char row[128];
+  std::snprintf(row, sizeof row, "net_pcap1              %12llu %14llu", static_cast<unsigned long long>(s.ports[1].rx_packets),
+                static_cast<unsigned long long>(s.ports[1].rx_bytes));
+  EXPECT_NE(t.find(row), std::string::npos) << row << "\n" << t;
+  EXPECT_EQ(t.rfind("port name ", 0), 0u) << t;
   for (const std::string& line : {std::string("port 2 (net_pcap2, peer none):"), std::string("worker 1 (lcore 2):"),
                                   std::string("class batch:")})
     EXPECT_NE(t.find(line), std::string::npos) << line << "\n" << t;
