@@ -166,19 +166,14 @@ CtlResult Appliance::reload(const std::string& file_in) {
 
 CtlResult Appliance::status() {
   std::lock_guard lk(mu_);
+  const DataplaneStats st = dp_.stats();
   nlohmann::json ports = nlohmann::json::array();
-  uint64_t rx = 0, tx = 0, drops = 0;
-  for (uint16_t p = 0; p < dp_.nb_ports(); ++p) {
-    PortTotals t = dp_.port_totals(p);
-    ports.push_back({{"port", p},
-                     {"name", dp_.port(p).name},
+  for (const PortStats& t : st.ports)
+    ports.push_back({{"port", t.port},
+                     {"name", t.name},
                      {"rx_packets", t.rx_packets},
                      {"tx_packets", t.tx_packets},
                      {"drops", t.drops_total()}});
-    rx += t.rx_packets;
-    tx += t.tx_packets;
-    drops += t.drops_total();
-  }
   double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   return CtlResult::success({{"version", version_string()},
                              {"uptime_s", up},
@@ -190,8 +185,8 @@ CtlResult Appliance::status() {
                                {"loaded_at", iso_time(loaded_at_)},
                                {"reloads_ok", reloads_ok_},
                                {"reloads_failed", reloads_failed_}}},
-                             {"frames", {{"rx", rx}, {"tx", tx}, {"drops", drops}}},
-                             {"bypass", {{"on", dp_.bypass()}, {"frames", dp_.total_bypassed()}}},
+                             {"frames", {{"rx", st.rx_packets()}, {"tx", st.tx_packets()}, {"drops", st.drops()}}},
+                             {"bypass", {{"on", st.bypass_on != 0}, {"frames", st.bypassed_frames}}},
                              {"requests", agg_.total_requests()}});
 }
 
@@ -213,18 +208,13 @@ CtlResult Appliance::policy_show() {
 
 CtlResult Appliance::policy_reload(const std::string& file) { return reload(file); }
 
-nlohmann::json Appliance::classes_json() {
+nlohmann::json Appliance::classes_json(const DataplaneStats& st) {
   const Policy& p = dp_.policy()->engine->policy();
   nlohmann::json out = nlohmann::json::array();
   auto by_class = agg_.snapshot(StatsDim::klass);
   for (uint16_t i = 0; i < p.classes.size(); ++i) {
     nlohmann::json j = class_json(p.classes[i], p.classes);
-    Dataplane::ClassTotals t = dp_.class_totals(i);
-    j["frames"] = t.frames;
-    j["bytes"] = t.bytes;
-    j["policed"] = t.policed;
-    j["remarked"] = t.remarked;
-    j["demoted"] = t.demoted;
+    if (i < st.classes.size()) add_class_counters(j, st.classes[i]);
     uint64_t reqs = 0;
     for (const auto& k : by_class["keys"])
       if (k["key"] == p.classes[i].name) reqs = k["requests"].get<uint64_t>();
@@ -234,20 +224,23 @@ nlohmann::json Appliance::classes_json() {
   return out;
 }
 
-nlohmann::json Appliance::appliance_json() {
+std::optional<ApplianceMetrics> Appliance::appliance_metrics() {
   std::lock_guard lk(mu_);
-  nlohmann::json j = nlohmann::json::parse(dp_.stats_json());
-  j["classes"] = classes_json();
+  ApplianceMetrics m;
+  m.dp = dp_.stats();
   // For aiqos_build_info and the reload alerts (docs/metrics.md).
-  j["version"] = {{"version", AIQOS_VERSION}, {"git", AIQOS_GIT_DESCRIBE}};
-  j["policy"] = {{"generation", generation_}, {"reloads_ok", reloads_ok_}, {"reloads_failed", reloads_failed_}};
-  if (fleet_ && fleet_->enabled()) j["fleet"] = fleet_->status();
-  return j;
+  m.version = AIQOS_VERSION;
+  m.git = AIQOS_GIT_DESCRIBE;
+  m.policy_generation = generation_;
+  m.reloads_ok = reloads_ok_;
+  m.reloads_failed = reloads_failed_;
+  if (fleet_ && fleet_->enabled()) m.fleet = fleet_->status();
+  return m;
 }
 
 CtlResult Appliance::classes() {
   std::lock_guard lk(mu_);
-  return CtlResult::success(classes_json());
+  return CtlResult::success(classes_json(dp_.stats()));
 }
 
 CtlResult Appliance::class_set(const std::string& name, std::optional<uint64_t> rate_bps,
@@ -311,14 +304,19 @@ CtlResult Appliance::flows(const FlowQuery& q) {
 CtlResult Appliance::stats(const std::string& by) {
   std::lock_guard lk(mu_);
   if (by == "port" || by == "worker") {
-    nlohmann::json j = nlohmann::json::parse(dp_.stats_json());
-    return CtlResult::success({{"by", by}, {"keys", by == "port" ? j["ports"] : j["workers"]}});
+    const DataplaneStats st = dp_.stats();
+    nlohmann::json keys = nlohmann::json::array();
+    if (by == "port")
+      for (const PortStats& p : st.ports) keys.push_back(port_json(p));
+    else
+      for (const WorkerStats& w : st.workers) keys.push_back(worker_json(w));
+    return CtlResult::success({{"by", by}, {"keys", std::move(keys)}});
   }
   auto s = agg_.snapshot(by);
   if (!s) return CtlResult::failure("stats --by " + by + ": expected class, model, endpoint, tenant, port or worker");
   if (by == "class") {
     // Frames and bytes as the dataplane charged them, beside the request statistics.
-    nlohmann::json cls = classes_json();
+    nlohmann::json cls = classes_json(dp_.stats());
     for (auto& k : (*s)["keys"])
       for (const auto& c : cls)
         if (c["name"] == k["key"]) {

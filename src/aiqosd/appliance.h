@@ -12,6 +12,7 @@
 
 #include "control/control_api.h"
 #include "control/fleet_sync.h"
+#include "control/metrics.h"
 #include "control/options.h"
 #include "control/policy.h"
 #include "control/request_log.h"
@@ -40,10 +41,11 @@ class Appliance final : public ControlApi {
 
   Dataplane& dataplane() noexcept { return dp_; }
   StatsAgg& stats_agg() noexcept { return agg_; }
-  nlohmann::json classes_json();
-  // The dataplane's counters (ports, workers, classifier, latency), for the
-  // Prometheus exporter's thread.
-  nlohmann::json appliance_json();
+  // The classes of the policy in force with their counters in `st`.
+  nlohmann::json classes_json(const DataplaneStats& st);
+  // The dataplane's counters (ports, workers, classifier, classes, latency),
+  // build and policy, for the Prometheus exporter's thread.
+  std::optional<ApplianceMetrics> appliance_metrics();
 
   // ControlApi
   CtlResult status() override;

@@ -168,7 +168,7 @@ int run(int argc, char** argv) {
     aiqos::MetricsConfig mcfg;
     mcfg.listen = opts.prometheus;
     mcfg.allow_remote = opts.prometheus_allow_remote;
-    aiqos::MetricsServer prom(app.stats_agg(), [&app] { return app.appliance_json(); }, mcfg);
+    aiqos::MetricsServer prom(app.stats_agg(), [&app] { return app.appliance_metrics(); }, mcfg);
     try {
       if (rc == 0) xdp.prepare(opts);    // xdp steering: detach a stale aiqos_steer
       if (rc == 0) app.init();
@@ -250,15 +250,14 @@ int run(int argc, char** argv) {
         }
         if (opts.stats_interval_s > 0 &&
             std::chrono::duration<double>(now - last_print).count() >= opts.stats_interval_s) {
-          std::cout << "[aiqosd] " << dp.stats_line() << std::endl;
+          std::cout << "[aiqosd] " << aiqos::stats_line(dp.stats()) << std::endl;
           last_print = now;
         }
         if (opts.idle_exit_s > 0) {
           // Idle: nothing received and nothing sent, so that frames a
           // dispatching worker handed to others (oversubscribed lcores may
           // run them late) are through before the stop.
-          uint64_t rx = dp.total_rx();
-          for (uint16_t p = 0; p < dp.nb_ports(); ++p) rx += dp.port_totals(p).tx_packets;
+          uint64_t rx = dp.total_rx_tx();
           if (rx != last_rx) {
             last_rx = rx;
             last_rx_change = now;
@@ -278,11 +277,12 @@ int run(int argc, char** argv) {
     app.close();
     xdp.detach();  // xdp steering: log its counters, leave no aiqos_steer attached
     if (rc == 0) {
-      std::cout << dp.stats_table();
-      std::cout << "mbufs in use at exit: " << dp.mbufs_in_use() << std::endl;
+      const aiqos::DataplaneStats st = dp.stats();
+      std::cout << aiqos::stats_table(st);
+      std::cout << "mbufs in use at exit: " << st.mbufs_in_use << std::endl;
       if (!opts.stats_json.empty()) {
         std::ofstream f(opts.stats_json);
-        f << dp.stats_json() << '\n';
+        f << aiqos::stats_json(st).dump(2) << '\n';
         if (!f) {
           spdlog::error("cannot write {}", opts.stats_json);
           rc = 1;

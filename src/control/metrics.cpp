@@ -12,6 +12,8 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <span>
+#include <vector>
 
 #include "classify/endpoint.h"
 #include "classify/genai.h"
@@ -95,8 +97,7 @@ void histogram(Family& f, std::string_view name, const std::string& labels, cons
   f.sample(std::string(name) + "_count", labels, num(h.count()));
 }
 
-// Counters from the callback: any non-negative integer (nlohmann keeps
-// literals built from `int` signed).
+// Fleet status fields (FleetSync::status(), JSON): any non-negative integer.
 bool is_count(const json& v) {
   return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
 }
@@ -106,23 +107,9 @@ uint64_t u64(const json& j, const char* key) {
   return it != j.end() && is_count(*it) ? it->get<uint64_t>() : 0;
 }
 
-bool has_u64(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && is_count(*it);
-}
-
-std::string port_label(const json& p) {
-  auto it = p.find("port");
-  if (it != p.end() && is_count(*it)) return std::to_string(it->get<uint64_t>());
-  if (it != p.end() && it->is_string()) return it->get<std::string>();
-  return "?";
-}
-
 // Fleet budgets on Redis (control/fleet_sync.h status()), when configured.
-void fleet_metrics(std::string& out, const json& a) {
-  auto fl = a.find("fleet");
-  if (fl == a.end() || !fl->is_object()) return;
-  const json& f = *fl;
+void fleet_metrics(std::string& out, const json& f) {
+  if (!f.is_object()) return;
   auto gauge = [&](const char* name, const char* type, const char* help, double v) {
     Family g(name, type, help);
     g.sample(name, "", num(v));
@@ -154,180 +141,78 @@ void fleet_metrics(std::string& out, const json& a) {
   }
 }
 
-void appliance_metrics(std::string& out, const json& a) {
-  if (!a.is_object()) return;
-  Family rxp("aiqos_port_rx_packets_total", "counter", "Frames received on a port.");
-  Family txp("aiqos_port_tx_packets_total", "counter", "Frames sent on a port.");
-  Family rxb("aiqos_port_rx_bytes_total", "counter", "Bytes received on a port.");
-  Family txb("aiqos_port_tx_bytes_total", "counter", "Bytes sent on a port.");
-  Family drops("aiqos_port_drops_total", "counter",
-               "Frames dropped, by port and reason (dataplane reasons, rx_nombuf and imissed from the PMD).");
-  constexpr size_t kMaxPorts = 64, kMaxReasons = 64;  // cardinality caps on daemon-made labels
-  if (auto ports = a.find("ports"); ports != a.end() && ports->is_array()) {
-    size_t np = 0;
-    for (auto& p : *ports) {
-      if (!p.is_object() || ++np > kMaxPorts) continue;
-      std::string l = Labels().add("port", port_label(p)).s;
-      if (has_u64(p, "rx_packets")) rxp.sample("aiqos_port_rx_packets_total", l, num(u64(p, "rx_packets")));
-      if (has_u64(p, "tx_packets")) txp.sample("aiqos_port_tx_packets_total", l, num(u64(p, "tx_packets")));
-      if (has_u64(p, "rx_bytes")) rxb.sample("aiqos_port_rx_bytes_total", l, num(u64(p, "rx_bytes")));
-      if (has_u64(p, "tx_bytes")) txb.sample("aiqos_port_tx_bytes_total", l, num(u64(p, "tx_bytes")));
-      size_t nr = 0;
-      if (auto d = p.find("drops"); d != p.end() && d->is_object())
-        for (auto& [reason, v] : d->items())
-          if (is_count(v) && ++nr <= kMaxReasons)
-            drops.sample("aiqos_port_drops_total", Labels().add("port", port_label(p)).add("reason", reason).s,
-                         num(v.get<uint64_t>()));
-      if (has_u64(p, "no_mbuf"))
-        drops.sample("aiqos_port_drops_total", Labels().add("port", port_label(p)).add("reason", "rx_nombuf").s,
-                     num(u64(p, "no_mbuf")));
-      if (has_u64(p, "imissed"))
-        drops.sample("aiqos_port_drops_total", Labels().add("port", port_label(p)).add("reason", "imissed").s,
-                     num(u64(p, "imissed")));
-    }
+// Families in the order first named, each with all its samples (the text
+// format wants a family's samples together).
+class Families {
+ public:
+  Family& get(const char* name, StatKind kind, const char* help) {
+    auto [it, fresh] = index_.try_emplace(name, list_.size());
+    if (fresh) list_.emplace_back(name, kind == StatKind::counter ? "counter" : "gauge", help);
+    return list_[it->second];
   }
-  for (Family* f : {&rxp, &txp, &rxb, &txb, &drops})
-    if (f->has_samples) out += f->text;
+  void append_to(std::string& out) const {
+    for (const Family& f : list_)
+      if (f.has_samples) out += f.text;
+  }
 
-  if (auto ws = a.find("workers"); ws != a.end() && ws->is_array()) {
-    uint64_t flows = 0, reasm = 0, rec_dropped = 0, midstream = 0, partial = 0;
-    bool any = false;
-    // Why flows went unclassified, summed over workers by reason name: the
-    // classifier's verdicts, the parsers' errors, TCP segment outcomes and
-    // stream failures (keys of the daemon's own enums, capped all the same).
-    struct ByName {
-      const char* key;  // object in workers[].classifier
-      const char* metric;
-      const char* label;
-      const char* help;
-      std::map<std::string, uint64_t> sum;
-    };
-    std::array<ByName, 4> by = {{
-        {"unclassified", "aiqos_flows_unclassified_total", "reason", "Flows left unclassified (forwarded), by reason."},
-        {"parser_errors", "aiqos_parser_errors_total", "reason", "HTTP/TLS parser failures, by reason."},
-        {"reassembly_segments", "aiqos_reassembly_segments_total", "outcome",
-         "TCP segments seen by reassembly, by outcome."},
-        {"reassembly_failures", "aiqos_reassembly_failures_total", "reason",
-         "TCP stream directions that failed reassembly (their flow goes unclassified), by reason."},
-    }};
-    for (auto& w : *ws) {
-      auto c = w.find("classifier");
-      if (c == w.end() || !c->is_object()) continue;
-      any = true;
-      flows += u64(*c, "flows_active");
-      reasm += u64(*c, "reassembly_bytes_in_use");
-      rec_dropped += u64(*c, "request_records_dropped");
-      midstream += u64(*c, "midstream_conns");
-      partial += u64(*c, "midstream_partial_headers");
-      for (ByName& b : by)
-        if (auto o = c->find(b.key); o != c->end() && o->is_object())
-          for (auto& [name, v] : o->items())
-            if (is_count(v) && (b.sum.contains(name) || b.sum.size() < kMaxReasons)) b.sum[name] += v.get<uint64_t>();
-    }
-    for (ByName& b : by) {
-      if (b.sum.empty()) continue;
-      Family f(b.metric, "counter", b.help);
-      for (auto& [name, v] : b.sum) f.sample(b.metric, Labels().add(b.label, name).s, num(v));
-      out += f.text;
-    }
-    if (any) {
-      Family f("aiqos_flows_active", "gauge", "Flows in the flow tables of all workers.");
-      f.sample("aiqos_flows_active", "", num(flows));
-      Family r("aiqos_reassembly_bytes_in_use", "gauge",
-               "Bytes held for TCP reassembly (out-of-order segments), all workers.");
-      r.sample("aiqos_reassembly_bytes_in_use", "", num(reasm));
-      Family d("aiqos_request_records_dropped_total", "counter",
-               "Finished requests lost because the ring to the control plane was full.");
-      d.sample("aiqos_request_records_dropped_total", "", num(rec_dropped));
-      Family m("aiqos_midstream_connections_total", "counter",
-               "TCP connections picked up mid-stream (open before aiqosd saw their handshake).");
-      m.sample("aiqos_midstream_connections_total", "", num(midstream));
-      Family p("aiqos_midstream_partial_headers_total", "counter",
-               "Requests whose header block could not be decoded whole (HPACK table of a picked-up connection).");
-      p.sample("aiqos_midstream_partial_headers_total", "", num(partial));
-      out += f.text + r.text + d.text + m.text + p.text;
-    }
-  }
-  fleet_metrics(out, a);
+ private:
+  std::vector<Family> list_;
+  std::map<std::string, size_t, std::less<>> index_;
+};
+
+std::string join_labels(const std::string& a, std::string_view b) {
+  if (a.empty()) return std::string(b);
+  if (b.empty()) return a;
+  return a + "," + std::string(b);
 }
 
-// --- block: operations metrics (deploy/grafana dashboard, deploy/prometheus alerts) ---
-// Build, policy reloads, worker heartbeats, per-class traffic and unclassified flows, from the
-// "version", "policy", "workers" and "classes" fields of the appliance JSON.
-void operations_metrics(std::string& out, const json& a) {
-  if (!a.is_object()) return;
-  if (auto v = a.find("version"); v != a.end() && v->is_object()) {
-    Family f("aiqos_build_info", "gauge", "Always 1; labels: aiqosd's version and git describe.");
-    auto str = [&](const char* k) {
-      auto it = v->find(k);
-      return it != v->end() && it->is_string() ? it->get<std::string>() : std::string();
-    };
-    f.sample("aiqos_build_info", Labels().add("version", str("version")).add("git", str("git")).s, "1");
-    out += f.text;
+// Every visited field as a sample of its family, with the row's labels
+// (port, worker, class) and the field's own; arrays one sample per element.
+struct PromFields {
+  Families& fam;
+  std::string labels;
+  double scale = 0;  // non-zero: values are converted (nanoseconds to seconds)
+  void operator()(const StatField& f, uint64_t v) const {
+    fam.get(f.prom, f.kind, f.help)
+        .sample(f.prom, join_labels(labels, f.labels), scale != 0 ? num(static_cast<double>(v) * scale) : num(v));
   }
-  if (auto p = a.find("policy"); p != a.end() && p->is_object()) {
-    Family g("aiqos_policy_generation", "gauge", "Generation of the policy in force (1 at start, +1 a reload).");
-    g.sample("aiqos_policy_generation", "", num(u64(*p, "generation")));
-    Family r("aiqos_policy_reloads_total", "counter", "Policy reloads (SIGHUP, aiqosctl), by result.");
-    r.sample("aiqos_policy_reloads_total", Labels().add("result", "ok").s, num(u64(*p, "reloads_ok")));
-    r.sample("aiqos_policy_reloads_total", Labels().add("result", "failed").s, num(u64(*p, "reloads_failed")));
-    out += g.text + r.text;
+  void operator()(const StatArray& a, std::span<const uint64_t> v) const {
+    Family& f = fam.get(a.prom, a.kind, a.help);
+    for (size_t i = a.first; i < v.size(); ++i)
+      if (!a.nonzero_only || v[i] != 0) f.sample(a.prom, join_labels(labels, Labels().add(a.label, a.element(i)).s), num(v[i]));
   }
-  constexpr size_t kMaxRows = 256;  // cardinality cap on daemon-made labels (workers, classes)
-  if (auto ws = a.find("workers"); ws != a.end() && ws->is_array()) {
-    Family loops("aiqos_worker_loops_total", "counter",
-                 "Poll loops of a worker: its heartbeat. A worker whose rate is 0 is stuck.");
-    Family created("aiqos_flows_created_total", "counter", "Flows created, all workers.");
-    Family over("aiqos_over_budget_total", "counter",
-                "Requests over a request-rate (rps) or token budget of their class, all workers.");
-    uint64_t nc = 0, orps = 0, otok = 0;
-    bool any = false;
-    size_t n = 0;
-    for (auto& w : *ws) {
-      if (!w.is_object() || ++n > kMaxRows) continue;
-      if (has_u64(w, "loops"))
-        loops.sample("aiqos_worker_loops_total", Labels().add("worker", num(u64(w, "worker"))).s, num(u64(w, "loops")));
-      auto c = w.find("classifier");
-      if (c == w.end() || !c->is_object()) continue;
-      any = true;
-      nc += u64(*c, "flows_created");
-      orps += u64(*c, "over_rps");
-      otok += u64(*c, "over_tokens");
-    }
-    if (loops.has_samples) out += loops.text;
-    if (any) {
-      created.sample("aiqos_flows_created_total", "", num(nc));
-      over.sample("aiqos_over_budget_total", Labels().add("budget", "rps").s, num(orps));
-      over.sample("aiqos_over_budget_total", Labels().add("budget", "tokens").s, num(otok));
-      // Unclassified flows by reason: aiqos_flows_unclassified_total, with the other by-name families.
-      out += created.text;
-      out += over.text;
-    }
+};
+
+void dataplane_metrics(std::string& out, const DataplaneStats& s) {
+  Families fam;
+  for (const PortStats& p : s.ports) PortStats::visit(p, PromFields{fam, Labels().add("port", num(uint64_t{p.port})).s});
+  for (const WorkerStats& w : s.workers)
+    WorkerStats::visit(w, PromFields{fam, Labels().add("worker", num(uint64_t{w.worker})).s});
+  if (!s.workers.empty()) {
+    const ClassifierStats total = classifier_total(s);
+    ClassifierStats::visit(total, PromFields{fam, ""});
   }
-  if (auto cs = a.find("classes"); cs != a.end() && cs->is_array()) {
-    Family frames("aiqos_class_frames_total", "counter", "Frames charged to a class.");
-    Family bytes("aiqos_class_bytes_total", "counter", "Bytes charged to a class.");
-    Family policed("aiqos_class_policed_total", "counter",
-                   "Frames of a class over its rate (dropped, remarked or demoted per its exceed action).");
-    Family demoted("aiqos_class_demoted_total", "counter", "Frames of a class demoted to another class.");
-    size_t n = 0;
-    for (auto& c : *cs) {
-      if (!c.is_object() || !c.contains("name") || !c["name"].is_string() || ++n > kMaxRows) continue;
-      std::string l = Labels().add("class", c["name"].get<std::string>()).s;
-      if (has_u64(c, "frames")) frames.sample("aiqos_class_frames_total", l, num(u64(c, "frames")));
-      if (has_u64(c, "bytes")) bytes.sample("aiqos_class_bytes_total", l, num(u64(c, "bytes")));
-      if (has_u64(c, "policed")) policed.sample("aiqos_class_policed_total", l, num(u64(c, "policed")));
-      if (has_u64(c, "demoted")) demoted.sample("aiqos_class_demoted_total", l, num(u64(c, "demoted")));
-    }
-    for (Family* f : {&frames, &bytes, &policed, &demoted})
-      if (f->has_samples) out += f->text;
-  }
+  for (const ClassStats& c : s.classes) ClassStats::visit(c, PromFields{fam, Labels().add("class", c.name).s});
+  LatencyStats::visit(s.latency_ns, PromFields{fam, "", 1e-9});
+  DataplaneStats::visit(s, PromFields{fam, ""});
+  fam.append_to(out);
 }
-// --- end block: operations metrics ---
+
+// Build and policy reloads (deploy/grafana dashboard, deploy/prometheus alerts).
+void operations_metrics(std::string& out, const ApplianceMetrics& a) {
+  Family f("aiqos_build_info", "gauge", "Always 1; labels: aiqosd's version and git describe.");
+  f.sample("aiqos_build_info", Labels().add("version", a.version).add("git", a.git).s, "1");
+  Family g("aiqos_policy_generation", "gauge", "Generation of the policy in force (1 at start, +1 a reload).");
+  g.sample("aiqos_policy_generation", "", num(a.policy_generation));
+  Family r("aiqos_policy_reloads_total", "counter", "Policy reloads (SIGHUP, aiqosctl), by result.");
+  r.sample("aiqos_policy_reloads_total", Labels().add("result", "ok").s, num(a.reloads_ok));
+  r.sample("aiqos_policy_reloads_total", Labels().add("result", "failed").s, num(a.reloads_failed));
+  out += f.text + g.text + r.text;
+}
 
 }  // namespace
 
-std::string render_metrics(const StatsAgg& agg, const json& appliance) {
+std::string render_metrics(const StatsAgg& agg, const ApplianceMetrics* appliance) {
   Family ttft("gen_ai_server_time_to_first_token_seconds", "histogram",
               "Time from the end of the request to its first content-bearing response event (the first token), "
               "as seen on the wire; successful responses.");
@@ -381,8 +266,11 @@ std::string render_metrics(const StatsAgg& agg, const json& appliance) {
   for (Family* f : {&ttft, &tpot, &usage, &dur, &reqs, &reqb, &respb})
     if (f->has_samples) out += f->text;
   out += over.text;
-  appliance_metrics(out, appliance);
-  operations_metrics(out, appliance);
+  if (appliance != nullptr) {
+    dataplane_metrics(out, appliance->dp);
+    operations_metrics(out, *appliance);
+    fleet_metrics(out, appliance->fleet);
+  }
   return out;
 }
 
@@ -441,15 +329,15 @@ std::string MetricsServer::respond(std::string_view head) {
   if (path != "/metrics") return http(404, "Not Found", "text/plain", "only /metrics is served here\n");
   if (method != "GET" && method != "HEAD")
     return http(405, "Method Not Allowed", "text/plain", "GET only\n", false, "Allow: GET, HEAD\r\n");
-  json a;
+  std::optional<ApplianceMetrics> a;
   if (appliance_) {
     try {
       a = appliance_();
     } catch (const std::exception&) {
-      a = nullptr;  // request metrics are still worth serving
+      a.reset();  // request metrics are still worth serving
     }
   }
-  return http(200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_metrics(agg_, a),
+  return http(200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_metrics(agg_, a ? &*a : nullptr),
               method == "HEAD");
 }
 

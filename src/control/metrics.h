@@ -3,26 +3,20 @@
 // docs/metrics.md lists every metric.
 //
 // Request metrics come from StatsAgg's series (class x model x endpoint,
-// bounded there); appliance metrics from a callback that returns the
-// daemon's counters as JSON, in the shape of Dataplane::stats_json():
-//   {"ports":   [{"port", "rx_packets", "tx_packets", "rx_bytes", "tx_bytes",
-//                 "no_mbuf", "imissed", "drops": {"reason": n, ...}}, ...],
-//    "workers": [{"worker", "loops", "classifier": {"flows_active", "flows_created",
-//                 "reassembly_bytes_in_use", "request_records_dropped", "over_rps",
-//                 "over_tokens", "unclassified": {"reason": n, ...}}}, ...],
-//    "classes": [{"name", "frames", "bytes", "policed", "demoted"}, ...],
-//    "version": {"version", "git"},
-//    "policy":  {"generation", "reloads_ok", "reloads_failed"}}
-// Missing fields are skipped, never an error.
+// bounded there); appliance metrics from the typed dataplane aggregate
+// (control/dp_stats.h), every field of it under the Prometheus family its
+// declaration names, with the build, the policy and the fleet's status.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
+#include "control/dp_stats.h"
 #include "control/stats_agg.h"
 
 namespace aiqos {
@@ -34,8 +28,16 @@ const char* otel_operation_name(std::string_view endpoint) noexcept;
 // A label value escaped for the text format (backslash, quote, newline).
 std::string prom_escape(std::string_view v);
 
+// What the daemon adds to the request metrics.
+struct ApplianceMetrics {
+  DataplaneStats dp;
+  std::string version, git;  // aiqos_build_info
+  uint64_t policy_generation = 0, reloads_ok = 0, reloads_failed = 0;
+  nlohmann::json fleet;  // FleetSync::status() while fleet budgets are on, else null
+};
+
 // The whole exposition. `appliance` may be null (no dataplane metrics).
-std::string render_metrics(const StatsAgg& agg, const nlohmann::json& appliance);
+std::string render_metrics(const StatsAgg& agg, const ApplianceMetrics* appliance);
 
 struct MetricsConfig {
   // HOST:PORT, IPv4 or [IPv6]; port 0 picks a free one (tests).
@@ -51,9 +53,9 @@ class StreamServer;
 
 class MetricsServer {
  public:
-  // Returns the appliance counters (see above); called on the exporter's
+  // Returns the appliance's figures (see above); called on the exporter's
   // thread at every scrape, so it must be thread-safe. May be empty.
-  using ApplianceFn = std::function<nlohmann::json()>;
+  using ApplianceFn = std::function<std::optional<ApplianceMetrics>()>;
 
   MetricsServer(const StatsAgg& agg, ApplianceFn appliance, MetricsConfig cfg = {});
   ~MetricsServer();

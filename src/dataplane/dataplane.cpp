@@ -10,16 +10,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstring>
 #include <ctime>
 #include <new>
-#include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
 #include "control/policy.h"  // is_credential_header
 #include "dataplane/mbuf_meta.h"
+#include "dataplane/stats_snapshot.h"
 
 namespace aiqos {
 namespace {
@@ -42,27 +40,7 @@ bool port_can_rss(uint16_t port, uint16_t nb_workers) {
          info.hash_key_size > 0 && info.hash_key_size <= 64;
 }
 
-// Frames one worker received and sent, over all ports.
-std::pair<uint64_t, uint64_t> worker_frames(const WorkerCtx& wc, uint16_t nb_ports) {
-  uint64_t rx = 0, tx = 0;
-  for (uint16_t p = 0; p < nb_ports; ++p) {
-    rx += wc.ctr.port[p].rx_packets.get();
-    tx += wc.ctr.port[p].tx_packets.get();
-  }
-  return {rx, tx};
-}
-
 }  // namespace
-
-const char* drop_reason_name(DropReason r) noexcept {
-  switch (r) {
-#define X(name, desc) \
-  case DropReason::name: return #name;
-    AIQOS_DROP_REASONS(X)
-#undef X
-    default: return "unknown";
-  }
-}
 
 Dataplane::~Dataplane() {
   if (started_) stop();
@@ -367,20 +345,6 @@ std::vector<FlowInfo> Dataplane::top_flows(size_t top, const FlowFilter& filter)
   return all;
 }
 
-Dataplane::ClassTotals Dataplane::class_totals(uint16_t c) const {
-  ClassTotals t;
-  if (c >= kMaxQosClasses) return t;
-  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
-    const ClassCounters& k = sh_.workers[w]->cls_ctr[c];
-    t.frames += k.frames.get();
-    t.bytes += k.bytes.get();
-    t.policed += k.policed.get();
-    t.remarked += k.remarked.get();
-    t.demoted += k.demoted.get();
-  }
-  return t;
-}
-
 void Dataplane::start() {
   for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
     if (int rc = rte_eal_remote_launch(worker_main, sh_.workers[w], sh_.workers[w]->lcore); rc != 0)
@@ -451,34 +415,54 @@ void Dataplane::close() {
   closed_ = true;
 }
 
-PortTotals Dataplane::port_totals(uint16_t p) const {
-  PortTotals t;
-  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
-    const PortCounters& c = sh_.workers[w]->ctr.port[p];
-    t.rx_packets += c.rx_packets.get();
-    t.rx_bytes += c.rx_bytes.get();
-    t.tx_packets += c.tx_packets.get();
-    t.tx_bytes += c.tx_bytes.get();
-    for (size_t r = 0; r < kDropReasons; ++r) t.drops[r] += c.drops[r].get();
-    t.class_held += c.class_held.get();
+DataplaneStats Dataplane::stats() const {
+  std::vector<PortStats> ports(sh_.nb_ports);
+  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
+    PortStats& t = ports[p];
+    t.port = p;
+    t.name = sh_.ports[p].name;
+    if (sh_.ports[p].has_peer) t.peer = sh_.ports[p].peer;
+    rte_eth_stats s{};
+    if (closed_) {
+      s = hw_final_[p];
+    } else if (rte_eth_stats_get(p, &s) != 0) {
+      s = rte_eth_stats{};
+    }
+    t.no_mbuf = s.rx_nombuf;
+    t.imissed = s.imissed;
+    t.ierrors = s.ierrors;
+    t.oerrors = s.oerrors;
   }
-  rte_eth_stats s{};
-  if (closed_) {
-    s = hw_final_[p];
-  } else if (rte_eth_stats_get(p, &s) != 0) {
-    s = rte_eth_stats{};
+  std::vector<ClassStats> classes;
+  if (current_) {
+    const auto& cfg = current_->engine->policy().classes;
+    for (size_t i = 0; i < cfg.size() && i < kMaxQosClasses; ++i)
+      classes.push_back({.id = static_cast<uint16_t>(i), .name = cfg[i].name});
   }
-  t.hw_imissed = s.imissed;
-  t.hw_rx_nombuf = s.rx_nombuf;
-  t.hw_ierrors = s.ierrors;
-  t.hw_oerrors = s.oerrors;
-  return t;
+  std::vector<WorkerSnapshot> snaps;
+  snaps.reserve(sh_.nb_workers);
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w)
+    snaps.push_back(take_snapshot(*sh_.workers[w], sh_.nb_ports, static_cast<uint16_t>(classes.size())));
+  DataplaneStats d = aggregate(snaps, std::move(ports), std::move(classes), rte_get_tsc_hz());
+  d.mbufs_in_use = mbufs_in_use();
+  d.bypass_on = bypass() ? 1 : 0;
+  return d;
 }
+
+PortStats Dataplane::port_totals(uint16_t p) const { return stats().ports.at(p); }
 
 uint64_t Dataplane::total_rx() const {
   uint64_t s = 0;
   for (uint16_t w = 0; w < sh_.nb_workers; ++w)
     for (uint16_t p = 0; p < sh_.nb_ports; ++p) s += sh_.workers[w]->ctr.port[p].rx_packets.get();
+  return s;
+}
+
+uint64_t Dataplane::total_rx_tx() const {
+  uint64_t s = 0;
+  for (uint16_t w = 0; w < sh_.nb_workers; ++w)
+    for (uint16_t p = 0; p < sh_.nb_ports; ++p)
+      s += sh_.workers[w]->ctr.port[p].rx_packets.get() + sh_.workers[w]->ctr.port[p].tx_packets.get();
   return s;
 }
 
@@ -490,196 +474,6 @@ uint64_t Dataplane::total_bypassed() const {
 
 uint64_t Dataplane::mbufs_in_use() const {
   return pool_ ? rte_mempool_in_use_count(pool_) : 0;
-}
-
-std::string Dataplane::stats_line() const {
-  std::ostringstream o;
-  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
-    PortTotals t = port_totals(p);
-    if (p) o << " | ";
-    o << "p" << p << " rx " << t.rx_packets << " tx " << t.tx_packets << " drop " << t.drops_total();
-  }
-  o << " | mbufs in use " << mbufs_in_use();
-  return o.str();
-}
-
-std::string Dataplane::stats_table() const {
-  std::ostringstream o;
-  char line[256];
-  std::snprintf(line, sizeof line, "%-4s %-22s %12s %14s %12s %14s %10s %10s %10s\n", "port", "name", "rx-pkts",
-                "rx-bytes", "tx-pkts", "tx-bytes", "drops", "no-mbuf", "missed");
-  o << line;
-  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
-    PortTotals t = port_totals(p);
-    std::snprintf(line, sizeof line,
-                  "%-4u %-22s %12" PRIu64 " %14" PRIu64 " %12" PRIu64 " %14" PRIu64 " %10" PRIu64 " %10" PRIu64
-                  " %10" PRIu64 "\n",
-                  p, sh_.ports[p].name.c_str(), t.rx_packets, t.rx_bytes, t.tx_packets, t.tx_bytes, t.drops_total(),
-                  t.hw_rx_nombuf, t.hw_imissed);
-    o << line;
-    for (size_t r = 0; r < kDropReasons; ++r)
-      if (t.drops[r]) o << "       drop " << drop_reason_name(static_cast<DropReason>(r)) << ": " << t.drops[r] << '\n';
-  }
-  std::snprintf(line, sizeof line, "%-7s %-6s %12s %12s %12s %12s %12s\n", "worker", "lcore", "rx-pkts", "tx-pkts",
-                "dispatch-in", "dispatch-out", "busy-loops");
-  o << line;
-  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
-    const WorkerCtx& wc = *sh_.workers[w];
-    auto [rx, tx] = worker_frames(wc, sh_.nb_ports);
-    std::snprintf(line, sizeof line, "%-7u %-6u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
-                  w, wc.lcore, rx, tx, wc.ctr.dispatched_in.get(), wc.ctr.dispatched_out.get(), wc.ctr.busy_loops.get());
-    o << line;
-  }
-  if (uint64_t b = total_bypassed(); b != 0 || bypass())
-    o << "bypass " << (bypass() ? "on" : "off") << ": " << b << " frames forwarded unparsed\n";
-  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
-    const Classifier& c = *sh_.workers[w]->cls;
-    const ClassifierCounters& k = c.counters();
-    const FlowTableCounters& f = c.flows().counters();
-    o << "worker " << w << " classifier: flows " << c.flows().size() << " active, " << f.flows_created
-      << " created, " << f.flows_expired << " expired, " << f.flows_evicted << " evicted, " << f.table_full
-      << " table-full; requests " << k.requests << " seen, " << k.requests_emitted << " completed, "
-      << k.models_found << " with a model; L7 connections " << k.l7_conns << '\n';
-    if (k.over_rps || k.over_tokens)
-      o << "         over budget: " << k.over_rps << " requests/s, " << k.over_tokens << " tokens; "
-        << k.budget_demoted << " demoted, " << k.budget_dropped << " dropped (" << k.budget_frames_dropped
-        << " frames)\n";
-    o << "         unclassified flows:";
-    for (size_t u = 0; u < kUnclassifiedCount; ++u)
-      o << ' ' << unclassified_name(static_cast<Unclassified>(u)) << '=' << k.unclassified[u];
-    o << "; request records dropped " << sh_.workers[w]->req_sink->dropped.get() << '\n';
-    bool any = false;
-    for (size_t e = 1; e < k.l7_errors.size(); ++e) {
-      if (k.l7_errors[e] == 0) continue;
-      o << (any ? " " : "         parser errors:") << ' ' << l7_error_name(static_cast<L7Error>(e)) << '='
-        << k.l7_errors[e];
-      any = true;
-    }
-    if (any) o << '\n';
-    const ReassemblyCounters& rc = c.reassembly().counters();
-    any = false;
-    for (size_t f2 = 1; f2 < kStreamFailCount; ++f2) {
-      if (rc.failures[f2] == 0) continue;
-      o << (any ? " " : "         reassembly failures:") << ' ' << stream_fail_name(static_cast<StreamFail>(f2)) << '='
-        << rc.failures[f2];
-      any = true;
-    }
-    if (any) o << '\n';
-  }
-  return o.str();
-}
-
-std::string Dataplane::stats_json() const {
-  using nlohmann::json;
-  json j;
-  j["ports"] = json::array();
-  for (uint16_t p = 0; p < sh_.nb_ports; ++p) {
-    PortTotals t = port_totals(p);
-    json drops = json::object();
-    for (size_t r = 0; r < kDropReasons; ++r) drops[drop_reason_name(static_cast<DropReason>(r))] = t.drops[r];
-    j["ports"].push_back({{"port", p},
-                          {"name", sh_.ports[p].name},
-                          {"peer", sh_.ports[p].has_peer ? json(sh_.ports[p].peer) : json(nullptr)},
-                          {"rx_packets", t.rx_packets},
-                          {"rx_bytes", t.rx_bytes},
-                          {"tx_packets", t.tx_packets},
-                          {"tx_bytes", t.tx_bytes},
-                          {"tx_full", t.drops[static_cast<size_t>(DropReason::tx_full)]},
-                          {"no_mbuf", t.hw_rx_nombuf},
-                          {"imissed", t.hw_imissed},
-                          {"class_held", t.class_held},
-                          {"drops", drops}});
-  }
-  j["workers"] = json::array();
-  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
-    const WorkerCtx& wc = *sh_.workers[w];
-    auto [rx, tx] = worker_frames(wc, sh_.nb_ports);
-    json parse = json::object();
-    for (size_t s = 0; s < kParseStatuses; ++s) parse[parse_status_name(static_cast<ParseStatus>(s))] = wc.ctr.parse[s].get();
-    const Classifier& c = *wc.cls;
-    const ClassifierCounters& k = c.counters();
-    const FlowTableCounters& f = c.flows().counters();
-    json uncl = json::object();
-    for (size_t u = 0; u < kUnclassifiedCount; ++u) uncl[unclassified_name(static_cast<Unclassified>(u))] = k.unclassified[u];
-    json perr = json::object();
-    for (size_t e = 1; e < k.l7_errors.size(); ++e)
-      if (k.l7_errors[e]) perr[l7_error_name(static_cast<L7Error>(e))] = k.l7_errors[e];
-    // Why a flow went unclassified, one level down: every TCP segment's
-    // outcome and every direction's failure, by name (zeros included, so a
-    // scraper sees each series from the start).
-    const ReassemblyCounters& rc = c.reassembly().counters();
-    json segs = json::object();
-    for (size_t o = 0; o < kSegmentOutcomeCount; ++o) segs[segment_outcome_name(static_cast<SegmentOutcome>(o))] = rc.outcomes[o];
-    json sfail = json::object();
-    for (size_t f2 = 1; f2 < kStreamFailCount; ++f2) sfail[stream_fail_name(static_cast<StreamFail>(f2))] = rc.failures[f2];
-    json cls = {{"flows_active", c.flows().size()},
-                {"flows_created", f.flows_created},
-                {"flows_expired", f.flows_expired},
-                {"flows_evicted", f.flows_evicted},
-                {"flow_table_full", f.table_full},
-                {"l7_conns", k.l7_conns},
-                {"l7_conns_active", c.l7_in_use()},
-                {"requests", k.requests},
-                {"requests_completed", k.requests_emitted},
-                {"request_slots_full", k.request_slots_full},
-                {"request_records_dropped", wc.req_sink->dropped.get()},
-                {"models_found", k.models_found},
-                {"direction_swaps", k.direction_swaps},
-                {"midstream_conns", k.midstream_conns},
-                {"midstream_partial_headers", k.partial_headers},
-                {"midstream_buffer_bytes", c.midstream().used},
-                {"midstream_budget_refused", c.midstream().refused},
-                {"over_rps", k.over_rps},
-                {"over_tokens", k.over_tokens},
-                {"budget_demoted", k.budget_demoted},
-                {"budget_dropped", k.budget_dropped},
-                {"budget_frames_dropped", k.budget_frames_dropped},
-                {"responses_usage", k.responses_usage},
-                {"responses_counted", k.responses_counted},
-                {"responses_scan_failed", k.responses_scan_failed},
-                {"responses_encoded", k.responses_encoded},
-                {"tokens_refunded", k.tokens_refunded},
-                {"tokens_extra", k.tokens_extra},
-                {"fleet_checked", k.fleet_checked},
-                {"fleet_local", k.fleet_local},
-                {"reassembly_bytes_in_use", c.reassembly().bytes_in_use()},
-                {"reassembly_conflict_bytes", c.reassembly().counters().conflict_bytes},
-                {"reassembly_acked_ahead", c.reassembly().counters().acked_ahead},
-                {"reassembly_acked_ahead_filled", c.reassembly().counters().acked_ahead_filled},
-                {"memory_bytes", c.memory_bytes()},
-                {"unclassified", uncl},
-                {"parser_errors", perr},
-                {"reassembly_segments", segs},
-                {"reassembly_failures", sfail}};
-    j["workers"].push_back({{"worker", w},
-                            {"classifier", cls},
-                            {"lcore", wc.lcore},
-                            {"rx_packets", rx},
-                            {"tx_packets", tx},
-                            {"dispatched_in", wc.ctr.dispatched_in.get()},
-                            {"dispatched_out", wc.ctr.dispatched_out.get()},
-                            {"bypassed", wc.ctr.bypassed.get()},
-                            {"multi_seg", wc.ctr.multi_seg.get()},
-                            {"multi_seg_too_long", wc.ctr.multi_seg_too_long.get()},
-                            {"loops", wc.ctr.loops.get()},  // the heartbeat (aiqos_worker_loops_total)
-                            {"parse", parse}});
-  }
-  // RX to TX inside the appliance, all workers together (bucket upper bounds).
-  std::vector<const LatencyHistogram*> hs;
-  uint64_t lmax = 0;
-  for (uint16_t w = 0; w < sh_.nb_workers; ++w) {
-    hs.push_back(&sh_.workers[w]->latency);
-    lmax = std::max(lmax, sh_.workers[w]->latency.max());
-  }
-  const double ns = 1e9 / static_cast<double>(rte_get_tsc_hz());
-  auto pct = [&](double q) { return static_cast<uint64_t>(static_cast<double>(latency_percentile(hs.begin(), hs.end(), q)) * ns); };
-  j["latency_ns"] = {{"p50", pct(0.5)},
-                     {"p99", pct(0.99)},
-                     {"p999", pct(0.999)},
-                     {"max", static_cast<uint64_t>(static_cast<double>(lmax) * ns)}};
-  j["mbufs_in_use_at_exit"] = mbufs_in_use();
-  j["bypass"] = {{"on", bypass()}, {"frames", total_bypassed()}};
-  return j.dump(2);
 }
 
 }  // namespace aiqos

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "classify/classifier.h"
+#include "control/dp_stats.h"
 #include "control/options.h"
 #include "dataplane/latency.h"
 #include "dataplane/qos.h"
@@ -25,6 +26,7 @@
 namespace aiqos {
 
 inline constexpr uint16_t kMaxBurst = 256;
+using PortTotals = PortStats;  // one port's counters over all workers (control/dp_stats.h)
 inline constexpr uint16_t kMaxWorkers = 128;
 
 // How one port is wired to the workers. Written by the control plane before
@@ -160,21 +162,20 @@ class Dataplane {
   const PortPlan& port(uint16_t p) const noexcept { return sh_.ports[p]; }
   const WorkerCtx& worker(uint16_t w) const noexcept { return *sh_.workers[w]; }
 
-  PortTotals port_totals(uint16_t p) const;
-  uint64_t total_rx() const;
+  // Every counter, summed over workers into the typed aggregate the renderers
+  // read (control/dp_stats.h). Control path: reads the workers' counters as
+  // they run; takes no lock the workers know of.
+  DataplaneStats stats() const;
+  PortStats port_totals(uint16_t p) const;  // stats().ports[p]
+  uint64_t total_rx() const;  // frames received, all ports (cheap)
+  // Frames received plus frames sent, all ports (cheap: --idle-exit polls it,
+  // so that frames handed between workers are out before an idle stop).
+  uint64_t total_rx_tx() const;
   uint64_t mbufs_in_use() const;
-  // Per-class totals over workers: frames, bytes, policed, remarked, demoted.
-  struct ClassTotals {
-    uint64_t frames = 0, bytes = 0, policed = 0, remarked = 0, demoted = 0;
-  };
-  ClassTotals class_totals(uint16_t class_id) const;
   // The largest flows over all workers (each worker scans its own table at
   // its next poll loop; waits up to a second). Control path.
   static constexpr size_t kMaxFlowDump = 1000;
   std::vector<FlowInfo> top_flows(size_t top, const FlowFilter& filter);
-  std::string stats_line() const;   // one line for --stats-interval
-  std::string stats_table() const;  // multi-line report printed at exit
-  std::string stats_json() const;
   // Fleet budgets (classify/fleet_view.h): the fleet sync thread writes the
   // view and reads each worker's usage.
   FleetView& fleet_view() noexcept { return fleet_view_; }

@@ -41,36 +41,18 @@ std::string element_name(const json& e, size_t i) {
 }
 
 struct Flattener {
-  rte_tel_data* d;
-  int n = 0;
-  bool full = false;
+  TelemetryReply out;
 
   void scalar(const std::string& name, const json& v) {
-    if (n >= kMaxEntries) {
-      full = true;
+    if (out.entries.size() >= static_cast<size_t>(kMaxEntries)) {
+      out.truncated = true;
       return;
     }
-    std::string k = key_name(name);
-    if (v.is_number_unsigned()) {
-      rte_tel_data_add_dict_u64(d, k.c_str(), v.get<uint64_t>());
-    } else if (v.is_number_integer()) {
-      int64_t x = v.get<int64_t>();
-      if (x >= INT32_MIN && x <= INT32_MAX)
-        rte_tel_data_add_dict_int(d, k.c_str(), static_cast<int>(x));
-      else
-        rte_tel_data_add_dict_string(d, k.c_str(), v.dump().c_str());
-    } else if (v.is_boolean()) {
-      rte_tel_data_add_dict_int(d, k.c_str(), v.get<bool>() ? 1 : 0);
-    } else if (v.is_string()) {
-      rte_tel_data_add_dict_string(d, k.c_str(), v.get_ref<const std::string&>().c_str());
-    } else {  // float, null, empty containers
-      rte_tel_data_add_dict_string(d, k.c_str(), v.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
-    }
-    ++n;
+    out.entries.push_back({key_name(name), v});
   }
 
   void walk(const std::string& prefix, const json& v) {
-    if (full) return;
+    if (out.truncated) return;
     if (v.is_object() && !v.empty()) {
       for (auto& [k, x] : v.items()) walk(prefix.empty() ? k : prefix + "/" + k, x);
     } else if (v.is_array() && !v.empty()) {
@@ -84,15 +66,35 @@ struct Flattener {
   }
 };
 
+void add_entry(rte_tel_data* d, const TelemetryEntry& e) {
+  const char* k = e.name.c_str();
+  const json& v = e.value;
+  if (v.is_number_unsigned()) {
+    rte_tel_data_add_dict_u64(d, k, v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    int64_t x = v.get<int64_t>();
+    if (x >= INT32_MIN && x <= INT32_MAX)
+      rte_tel_data_add_dict_int(d, k, static_cast<int>(x));
+    else
+      rte_tel_data_add_dict_string(d, k, v.dump().c_str());
+  } else if (v.is_boolean()) {
+    rte_tel_data_add_dict_int(d, k, v.get<bool>() ? 1 : 0);
+  } else if (v.is_string()) {
+    rte_tel_data_add_dict_string(d, k, v.get_ref<const std::string&>().c_str());
+  } else {  // float, null, empty containers
+    rte_tel_data_add_dict_string(d, k, v.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+  }
+}
+
 int reply(rte_tel_data* d, const CtlResult& r) {
   rte_tel_data_start_dict(d);
   if (!r.ok) {
     rte_tel_data_add_dict_string(d, "error", r.error.c_str());
     return 0;
   }
-  Flattener f{d};
-  f.walk("", r.data);
-  if (f.full) rte_tel_data_add_dict_int(d, "truncated", 1);
+  TelemetryReply t = telemetry_flatten(r.data);
+  for (const TelemetryEntry& e : t.entries) add_entry(d, e);
+  if (t.truncated) rte_tel_data_add_dict_int(d, "truncated", 1);
   return 0;
 }
 
@@ -127,6 +129,12 @@ int cb_stats(const char*, const char* params, rte_tel_data* d) {
 }
 
 }  // namespace
+
+TelemetryReply telemetry_flatten(const json& data) {
+  Flattener f;
+  f.walk("", data);
+  return std::move(f.out);
+}
 
 bool telemetry_register(ControlApi& api) {
   {

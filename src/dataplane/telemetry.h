@@ -15,11 +15,31 @@
 // '_' ("llama-3.1" -> "llama_3_1"). At most 255 entries, then "truncated": 1.
 // Floats and nulls are strings. Callbacks run on DPDK's
 // telemetry thread: the ControlApi implementation must be thread-safe.
+//
+// The stats answers are JSON renderings of the dataplane's typed aggregate
+// (control/dp_stats.h); telemetry_flatten() keeps every one of their fields
+// (tests/unit/dataplane/telemetry_test.cpp checks it over a full aggregate).
 #pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 namespace aiqos {
 
 class ControlApi;
+
+// One entry of a telemetry reply: its name and a scalar value (unsigned or
+// int for numbers that fit, else a string).
+struct TelemetryEntry {
+  std::string name;
+  nlohmann::json value;
+};
+struct TelemetryReply {
+  std::vector<TelemetryEntry> entries;
+  bool truncated = false;  // more than DPDK's dictionary holds
+};
+TelemetryReply telemetry_flatten(const nlohmann::json& data);
 
 // After rte_eal_init(). Idempotent for the same api (DPDK 22.11 cannot
 // unregister commands: they stay, answering an error after

@@ -83,6 +83,19 @@ class FixtureApi : public aiqos::ControlApi {
             {"workers", json::array({{{"worker", 0},
                                       {"classifier", {{"flows_active", 5}, {"reassembly_bytes_in_use", 0}}}}})}};
   }
+  // The same figures, typed, for the Prometheus exporter.
+  aiqos::ApplianceMetrics metrics() {
+    uint64_t n = agg_.total_requests();
+    aiqos::ApplianceMetrics m{.version = "fixture", .git = "fixture", .policy_generation = 1};
+    for (uint16_t p = 0; p < 2; ++p) {
+      aiqos::PortStats& ps = m.dp.ports.emplace_back();
+      ps.port = p;
+      ps.rx_packets = ps.tx_packets = (10 + 2 * p) * n;
+      ps.drops[static_cast<size_t>(aiqos::DropReason::tx_full)] = p;
+    }
+    m.dp.workers.emplace_back().classifier.flows_active = 5;
+    return m;
+  }
 
  private:
   std::atomic<bool> bypass_{false};
@@ -144,7 +157,7 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   aiqos::StatsAgg agg;
   FixtureApi api(agg);
-  aiqos::MetricsServer metrics(agg, [&] { return api.appliance(); }, {.listen = listen});
+  aiqos::MetricsServer metrics(agg, [&] { return api.metrics(); }, {.listen = listen});
   std::string err;
   if (!metrics.start(err)) {
     std::cerr << "metrics_fixture: " << err << '\n';

@@ -34,21 +34,45 @@ RequestRecord rec(std::string_view model, Endpoint e, uint16_t status, double tt
   return r;
 }
 
-json appliance() {
-  return json::parse(R"({
-    "ports": [
-      {"port": 0, "name": "net_pcap0", "rx_packets": 10, "tx_packets": 9, "rx_bytes": 1000,
-       "tx_bytes": 900, "no_mbuf": 1, "imissed": 2, "drops": {"no_peer": 0, "tx_full": 3}},
-      {"port": 1, "rx_packets": 5, "tx_packets": 5}
-    ],
-    "workers": [
-      {"worker": 0, "classifier": {"flows_active": 4, "reassembly_bytes_in_use": 100, "request_records_dropped": 1,
-        "unclassified": {"reassembly": 2, "l7_error": 0}, "parser_errors": {"hpack_error": 1},
-        "reassembly_segments": {"delivered": 30, "buffered_ooo": 4}, "reassembly_failures": {"ooo_bound": 1, "acked_hole": 0}}},
-      {"worker": 1, "classifier": {"flows_active": 6, "reassembly_bytes_in_use": 50,
-        "unclassified": {"reassembly": 1, "l7_error": 3}, "parser_errors": {"h1_bad_start_line": 2},
-        "reassembly_segments": {"delivered": 12, "dropped_bound": 5}, "reassembly_failures": {"ooo_bound": 0, "acked_hole": 2}}}
-    ]})");
+// Sets the element named `name` of a stats array.
+void set(const StatArray& d, std::span<uint64_t> a, std::string_view name, uint64_t v) {
+  for (size_t i = 0; i < a.size(); ++i)
+    if (name == d.element(i)) {
+      a[i] = v;
+      return;
+    }
+  ADD_FAILURE() << d.name << " has no " << name;
+}
+
+ApplianceMetrics appliance() {
+  ApplianceMetrics m;
+  DataplaneStats& s = m.dp;
+  PortStats& p0 = s.ports.emplace_back();
+  p0.port = 0;
+  p0.name = "net_pcap0";
+  p0.rx_packets = 10, p0.tx_packets = 9, p0.rx_bytes = 1000, p0.tx_bytes = 900, p0.no_mbuf = 1, p0.imissed = 2;
+  p0.drops[static_cast<size_t>(DropReason::tx_full)] = 3;
+  PortStats& p1 = s.ports.emplace_back();
+  p1.port = 1;
+  p1.rx_packets = 5, p1.tx_packets = 5;
+  ClassifierStats& c0 = s.workers.emplace_back().classifier;
+  c0.flows_active = 4, c0.reassembly_bytes_in_use = 100, c0.request_records_dropped = 1;
+  set(kUnclassifiedArray, c0.unclassified, "reassembly", 2);
+  set(kParserErrors, c0.parser_errors, "hpack_error", 1);
+  set(kSegmentOutcomes, c0.reassembly_segments, "delivered", 30);
+  set(kSegmentOutcomes, c0.reassembly_segments, "buffered_ooo", 4);
+  set(kStreamFailures, c0.reassembly_failures, "ooo_bound", 1);
+  WorkerStats& w1 = s.workers.emplace_back();
+  w1.worker = 1;
+  ClassifierStats& c1 = w1.classifier;
+  c1.flows_active = 6, c1.reassembly_bytes_in_use = 50;
+  set(kUnclassifiedArray, c1.unclassified, "reassembly", 1);
+  set(kUnclassifiedArray, c1.unclassified, "l7_error", 3);
+  set(kParserErrors, c1.parser_errors, "h1_bad_start_line", 2);
+  set(kSegmentOutcomes, c1.reassembly_segments, "delivered", 12);
+  set(kSegmentOutcomes, c1.reassembly_segments, "dropped_bound", 5);
+  set(kStreamFailures, c1.reassembly_failures, "acked_hole", 2);
+  return m;
 }
 
 std::string sample_output(StatsAgg& a) {
@@ -56,7 +80,8 @@ std::string sample_output(StatsAgg& a) {
   a.add(rec("llama-3", Endpoint::chat_completions, 503, 0.2, 0.3), "interactive");
   a.add(rec("text-embed", Endpoint::embeddings, 200, 0.003, 0.004), "batch");
   a.add(rec("we\"ird\\mo\ndel", Endpoint::completions, 200, 0.01, 0.02), "batch");
-  return render_metrics(a, appliance());
+  const ApplianceMetrics m = appliance();
+  return render_metrics(a, &m);
 }
 
 bool has_line(const std::string& text, const std::string& line) {
@@ -164,7 +189,7 @@ TEST(Metrics, StreamedResponseTtftTpotAndTokenUsage) {
   RequestRecord e = r;  // a 5xx: tokens with error_type, no TTFT/TPOT
   e.status = 503;
   a.add(e, "interactive");
-  std::string t = render_metrics(a, json());
+  std::string t = render_metrics(a, nullptr);
   const std::string gl = R"(gen_ai_request_model="m",gen_ai_operation_name="chat",endpoint="chat_completions",class="interactive",gen_ai_provider_name="openai",gen_ai_response_model="m-2024")";
   EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"0.25\"} 0")) << t;
   EXPECT_TRUE(has_line(t, "gen_ai_server_time_to_first_token_seconds_bucket{" + gl + ",le=\"0.5\"} 1"));
@@ -191,9 +216,6 @@ TEST(Metrics, NoApplianceNoRequests) {
   EXPECT_EQ(t.find("aiqos_port_"), std::string::npos);
   EXPECT_EQ(t.find("gen_ai_"), std::string::npos);
   EXPECT_NE(t.find("aiqos_stats_overflow_total"), std::string::npos);
-  // Garbage from the callback is skipped, not fatal.
-  t = render_metrics(a, json::parse(R"({"ports": [1, {"port": "x", "rx_packets": -1}], "workers": 3})"));
-  EXPECT_EQ(t.find("aiqos_port_rx_packets_total{"), std::string::npos);
 }
 
 // promtool's linter, when Debian's `prometheus` package is installed.
