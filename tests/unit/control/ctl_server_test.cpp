@@ -15,6 +15,7 @@
 
 #include "control/ctl_protocol.h"
 #include "fake_control_api.h"
+#include "socket_io.h"
 
 namespace aiqos {
 namespace {
@@ -54,12 +55,7 @@ class CtlServerTest : public ::testing::Test {
       if (n <= 0) break;  // the server answered and closed early (too large)
       off += static_cast<size_t>(n);
     }
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, n);
-    close(fd);
-    return out;
+    return test::read_to_eof(fd);
   }
 
   std::string dir_, path_;

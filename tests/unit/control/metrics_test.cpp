@@ -11,6 +11,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include "socket_io.h"
 
 namespace aiqos {
 namespace {
@@ -251,12 +252,7 @@ std::string http_get(uint16_t port, const std::string& request) {
     return "connect failed";
   }
   (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, n);
-  close(fd);
-  return out;
+  return test::read_to_eof(fd);
 }
 
 TEST(MetricsServer, ServesMetricsOverHttp) {
