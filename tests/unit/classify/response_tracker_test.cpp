@@ -198,6 +198,13 @@ ResponseTracker run(const Case& c, const std::vector<size_t>& cuts, ResponseTemp
   return t;
 }
 
+// Cut points 1-64 bytes apart over a body of `size` bytes.
+std::vector<size_t> random_cuts(std::mt19937& rng, size_t size) {
+  std::vector<size_t> cuts;
+  for (size_t at = 1 + rng() % 64; at < size; at += 1 + rng() % 64) cuts.push_back(at);
+  return cuts;
+}
+
 TEST(ResponseTracker, TemplateBytesEverySplitPoint) {
   ResponseTemplate tb{};
   for (const Case& c : cases()) {
@@ -219,14 +226,7 @@ TEST(ResponseTracker, TemplateBytesRandomSplits) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(std::string(c.name) + " seed " + std::to_string(seed));
     for (int round = 0; round < 50; ++round) {
-      std::vector<size_t> cuts;
-      size_t at = 0;
-      while (true) {
-        at += 1 + rng() % 64;
-        if (at >= c.body.size()) break;
-        cuts.push_back(at);
-      }
-      check(c, run(c, cuts, &tb));
+      check(c, run(c, random_cuts(rng, c.body.size()), &tb));
     }
   }
 }
@@ -265,14 +265,7 @@ TEST(ResponseTracker, RandomSplits) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(std::string(c.name) + " seed " + std::to_string(seed));
     for (int round = 0; round < 50; ++round) {
-      std::vector<size_t> cuts;
-      size_t at = 0;
-      while (true) {
-        at += 1 + rng() % 64;
-        if (at >= c.body.size()) break;
-        cuts.push_back(at);
-      }
-      check(c, run(c, cuts));
+      check(c, run(c, random_cuts(rng, c.body.size())));
     }
   }
 }
