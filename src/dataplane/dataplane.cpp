@@ -358,12 +358,18 @@ size_t Dataplane::drain_requests() {
   size_t n = 0;
   void* objs[64];
   for (rte_ring* r : rings_req_) {
+    // At most what the ring held when we came: a worker that finishes
+    // requests faster than they are logged must not keep the control loop
+    // here (signals, stats, the watchdog); the ring then fills and the
+    // worker counts what it drops (request_records_dropped).
+    unsigned left = rte_ring_count(r);
     unsigned k;
-    while ((k = rte_ring_sc_dequeue_burst(r, objs, 64, nullptr)) > 0) {
+    while (left > 0 && (k = rte_ring_sc_dequeue_burst(r, objs, std::min(left, 64u), nullptr)) > 0) {
       for (unsigned i = 0; i < k; ++i)
         if (consumer_) consumer_(*static_cast<const RequestRecord*>(objs[i]));
       rte_mempool_put_bulk(req_pool_, objs, k);
       n += k;
+      left -= k;
     }
   }
   return n;
