@@ -3,6 +3,7 @@
 // within a flow whose class changes while its frames are queued. Uses the EAL
 // and pool that stage_test.cpp's main() sets up.
 #include <gtest/gtest.h>
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 
 #include <array>
@@ -302,6 +303,71 @@ TEST(Shaper, RandomClassChangesNeverReorderAFlow) {
   EXPECT_EQ(s.queued(), 0u);
   EXPECT_EQ(s.flows_queued(), 0u);
   EXPECT_EQ(rte_mempool_avail_count(g_pool), before);
+}
+
+// ---------------------------------------------------------------- the short path
+// Shaper::pass: an idle shaper lets frames through while its buckets hold their
+// bytes, charged exactly as queue + dequeue would charge them; anything queued,
+// or a bucket short of tokens, sends the frame (and every later one of the
+// burst) through the queues.
+
+TEST(ShaperPass, AnIdleShaperWithTokensPassesTheWholeBurst) {
+  Shaper s;
+  ASSERT_TRUE(start(s, "p-idle"));
+  auto f = frames_of(8, 100);
+  std::vector<uint8_t> tc = {5, 0, 12, 0, 5, 12, 0, 5};
+  EXPECT_EQ(s.pass(f.data(), 8, tc.data(), rte_rdtsc()), 8u);
+  EXPECT_EQ(s.queued(), 0u);
+  rte_pktmbuf_free_bulk(f.data(), 8);
+}
+
+TEST(ShaperPass, NothingPassesWhileFramesAreQueued) {
+  Shaper s;
+  ASSERT_TRUE(start(s, "p-queued"));
+  auto f = frames_of(3, 100);
+  std::vector<uint8_t> tc = {4, 0, 0};
+  ASSERT_EQ(s.enqueue(f.data(), 1, tc.data(), distinct_flows(1).data()), 1u);
+  // A more urgent frame, and one of another flow: both would overtake the queued one.
+  EXPECT_EQ(s.pass(f.data() + 1, 2, tc.data() + 1, rte_rdtsc()), 0u);
+  expect_dequeued(s, {f[0]});
+  // Empty again: the short path is open.
+  EXPECT_EQ(s.pass(f.data() + 1, 2, tc.data() + 1, rte_rdtsc()), 2u);
+  rte_pktmbuf_free_bulk(f.data() + 1, 2);
+}
+
+TEST(ShaperPass, ItChargesThePortBucketAsTheQueueWould) {
+  Shaper s;
+  ASSERT_TRUE(start(s, "p-port", 8000));  // 1000 bytes/s
+  auto f = frames_of(6, 946);  // 1000-byte frames
+  ASSERT_EQ(rte_pktmbuf_pkt_len(f[0]), 1000u);
+  std::vector<uint8_t> tc(6, 2);
+  // The port's burst is two full-size frames (2 x 1522 bytes): three 1000-byte
+  // frames pass, as ThePortRateStopsEveryClass dequeues three.
+  const uint32_t k = s.pass(f.data(), 6, tc.data(), rte_rdtsc());
+  ASSERT_EQ(k, 3u);
+  // The rest is queued and finds the bucket spent.
+  ASSERT_EQ(s.enqueue(f.data() + k, 6 - k, tc.data() + k, distinct_flows(6 - k).data()), 3u);
+  rte_mbuf* out[8];
+  EXPECT_EQ(s.dequeue(out, 8), 0u);
+  EXPECT_EQ(s.queued(), 3u);
+  rte_pktmbuf_free_bulk(f.data(), k);
+}
+
+TEST(ShaperPass, AClassOverItsRateStopsThePassAtItsFrame) {
+  Shaper s;
+  ASSERT_TRUE(start(s, "p-class"));
+  ASSERT_TRUE(limit(s, 1, 1000));  // bytes/s: a new bucket starts empty
+  auto f = frames_of(4, 100);
+  std::vector<uint8_t> tc = {4, 1, 4, 4};
+  // Frame 1 cannot go now; frames 2 and 3 must not overtake it either: the
+  // caller queues from the first frame that did not pass.
+  EXPECT_EQ(s.pass(f.data(), 4, tc.data(), rte_rdtsc()), 1u);
+  ASSERT_EQ(s.enqueue(f.data() + 1, 3, tc.data() + 1, distinct_flows(3).data()), 3u);
+  expect_dequeued(s, {f[2], f[3]});  // the lower class goes, the rate-limited one waits
+  EXPECT_EQ(s.queued(), 1u);
+  rte_pktmbuf_free(f[0]);
+  ASSERT_TRUE(limit(s, 1, 0));
+  expect_dequeued(s, {f[1]});
 }
 
 }  // namespace
