@@ -47,7 +47,10 @@ struct ModelPolicy final : ClassResolver {
   void tenant(const RequestFacts&, BoundedString<64>& out) const noexcept override { out.append("t"); }
   uint8_t priority(uint16_t c) const noexcept override { return c < 4 ? prio[c] : 7; }
   uint16_t default_class() const noexcept override { return 0; }
-  std::string_view class_name_of(uint16_t c) const noexcept override { return c < names.size() ? names[c] : "?"; }
+  // Both arms string_view: `names[c] : "?"` would be a std::string temporary, and the view dangle.
+  std::string_view class_name_of(uint16_t c) const noexcept override {
+    return c < names.size() ? std::string_view(names[c]) : std::string_view("?");
+  }
   ClassBudget budget(uint16_t c) const noexcept override { return c == hit ? hit_budget : ClassBudget{}; }
   uint16_t class_count() const noexcept override { return 4; }
 };
