@@ -57,6 +57,7 @@ STRICT += ["output_tokens", "input_tokens", "token_source", "provider", "error_t
 WITHIN_10PCT = ["ttft_ms", "tpot_ms"]
 VOLATILE = {"ts", "ttfb_ms", "duration_ms", "ttft_ms", "tpot_ms"}
 AIQOSD_ARGS = ["--capture-header", "x-tenant", "--tenant-header", "x-tenant"]
+WORKERS = [1]  # --workers
 RUN_TIMEOUT_S = 60
 MAX_SHOWN = 12  # detail lines per case and section; the full diff is in the work dir
 
@@ -455,6 +456,12 @@ def check_case(name, case_dir, aiqosd, work, seed, totals):
         failures.append(f"aiqosd exit {base.rc}")
         print(f"  FAIL: aiqosd exit {base.rc}; its last lines:")
         show(base.log_tail, os.path.join(work, name + ".aiqosd.log"))
+    if WORKERS[0] > 1:
+        # The multi-worker run must really be one: the dataplane says how many workers forward.
+        text = open(os.path.join(work, name + ".aiqosd.log"), errors="replace").read()
+        if f"{WORKERS[0]} worker(s) forwarding" not in text:
+            failures.append(f"aiqosd did not run {WORKERS[0]} workers")
+            print(f"  FAIL: no '{WORKERS[0]} worker(s) forwarding' in the aiqosd log")
     if base.out_frames != nframes:
         failures.append(f"forwarded {base.out_frames}/{nframes} frames")
         print(f"  FAIL: forwarded {base.out_frames} of {nframes} frames")
@@ -574,6 +581,7 @@ def main():
                     help="aiqosd --offline-workers: >1 runs the multi-worker dataplane (software "
                          "dispatch), oversubscribed where CPUs are fewer; the logs must not change")
     a = ap.parse_args()
+    WORKERS[0] = a.workers
     if a.workers > 1:
         AIQOSD_ARGS.extend(["--offline-workers", str(a.workers)])
 

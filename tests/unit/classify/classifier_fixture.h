@@ -18,6 +18,17 @@ namespace aiqos::test {
 
 inline constexpr uint64_t kMs = 1'000'000;
 
+// A few connections' worth of pools (the defaults size a worker: ~100 MB).
+inline ClassifierConfig small_config() {
+  ClassifierConfig c;
+  c.flows.max_flows = 256;
+  c.reassembly.pool_bytes = 1 << 20;
+  c.max_l7_conns = 16;
+  c.max_requests = 8;
+  c.max_tls_handshakes = 2;
+  return c;
+}
+
 struct RecordSink final : RequestSink {
   std::vector<RequestRecord> recs;
   void emit(const RequestRecord& r) noexcept override { recs.push_back(r); }

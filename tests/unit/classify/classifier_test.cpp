@@ -55,16 +55,6 @@ struct ModelPolicy final : ClassResolver {
   uint16_t class_count() const noexcept override { return 4; }
 };
 
-// A few connections' worth of pools (the defaults size a worker: ~100 MB).
-ClassifierConfig small_config() {
-  ClassifierConfig c;
-  c.flows.max_flows = 256;
-  c.reassembly.pool_bytes = 1 << 20;
-  c.max_l7_conns = 16;
-  c.max_requests = 8;
-  c.max_tls_handshakes = 2;
-  return c;
-}
 
 constexpr std::string_view kUsage = "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}";
 
@@ -74,7 +64,7 @@ class ClassifierTest : public ::testing::Test {
  protected:
   ModelPolicy pol;
   RecordSink sink;
-  Classifier cls{small_config(), sink};
+  Classifier cls{test::small_config(), sink};
   const uint64_t t0 = 1000 * kMs;
   const std::string req = http1_post("/v1/chat/completions", chat_body(64, "llama-3"));
 
@@ -99,6 +89,38 @@ class ClassifierTest : public ::testing::Test {
     c.send(true, request.substr(request.size() - rest), t0 + 1 * kMs);
   }
 };
+
+// The fast path: bare TCP segments of an L7 flow (the handshake's last ACK,
+// pure ACKs) and every frame of a decided flow go without reassembly or a
+// parser; frames with bytes or SYN/FIN/RST do not. The request is still
+// classified and logged whole around the ACKs.
+TEST_F(ClassifierTest, BareAcksAndDecidedFlowsTakeTheFastPath) {
+  use_policy();
+  TcpConn c = conn(40100);  // SYN, SYN-ACK: slow; the ACK: fast
+  EXPECT_EQ(cls.counters().fast_path_frames, 1u);
+  c.send(true, std::string_view(req).substr(0, 40), t0);  // bytes: slow
+  c.frame(false, 0x10, {}, t0);                            // the server's ACK: fast
+  c.send(true, std::string_view(req).substr(40), t0);
+  c.frame(false, 0x10, {}, t0);
+  EXPECT_EQ(cls.counters().fast_path_frames, 3u);
+  c.send(false, http1_ok("application/json", kUsage), t0 + 1 * kMs);
+  c.frame(true, 0x10, {}, t0 + 1 * kMs);
+  EXPECT_EQ(cls.counters().fast_path_frames, 4u);
+  ASSERT_EQ(sink.recs.size(), 1u);
+  EXPECT_EQ(sink.recs[0].model.view(), "llama-3");
+  EXPECT_EQ(sink.recs[0].class_name.view(), "gold");
+
+  // Not HTTP: unclassified at its first bytes, then every frame is fast.
+  TcpConn d = conn(40101);
+  const uint64_t before = cls.counters().fast_path_frames;
+  d.send(true, "\x01\x02 not a protocol anyone speaks here\r\n\r\n", t0);
+  uint64_t unclassified = 0;
+  for (uint64_t n : cls.counters().unclassified) unclassified += n;
+  ASSERT_EQ(unclassified, 1u);
+  d.send(true, "more bytes", t0);
+  d.send(false, "and some back", t0);
+  EXPECT_EQ(cls.counters().fast_path_frames, before + 2);  // the two frames after the first bytes
+}
 
 TEST_F(ClassifierTest, RequestHeadThenModelThenEmittedWithItsFields) {
   TcpConn c = conn(40001);

@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "../classify/packet_builder.h"
+#include "../classify/classifier_fixture.h"
 #include "classify/classifier.h"
 #include "dataplane/stages.h"
 #include "worker_fixture.h"
@@ -18,26 +18,10 @@ namespace {
 
 using test::WorkerFixture;
 
-struct CountingSink : RequestSink {
-  void emit(const RequestRecord&) noexcept override { ++emitted; }
-  int emitted = 0;
-};
-
-ClassifierConfig small_config() {
-  ClassifierConfig c;
-  c.flows.max_flows = 256;
-  c.reassembly.pool_bytes = 1 << 20;
-  c.max_l7_conns = 16;
-  c.max_requests = 16;
-  c.max_tls_handshakes = 4;
-  c.midstream_bytes = 1 << 20;
-  return c;
-}
-
 struct ClassifyStage : testing::Test {
   WorkerFixture fx{"cl-stage"};
-  CountingSink sink;
-  std::unique_ptr<Classifier> cls = std::make_unique<Classifier>(small_config(), sink);
+  test::RecordSink sink;
+  std::unique_ptr<Classifier> cls = std::make_unique<Classifier>(test::small_config(), sink);
   std::vector<rte_mbuf*> pkts;
 
   void SetUp() override {
