@@ -457,13 +457,6 @@ DataplaneStats Dataplane::stats() const {
 
 PortStats Dataplane::port_totals(uint16_t p) const { return stats().ports.at(p); }
 
-uint64_t Dataplane::total_rx() const {
-  uint64_t s = 0;
-  for (uint16_t w = 0; w < sh_.nb_workers; ++w)
-    for (uint16_t p = 0; p < sh_.nb_ports; ++p) s += sh_.workers[w]->ctr.port[p].rx_packets.get();
-  return s;
-}
-
 uint64_t Dataplane::total_rx_tx() const {
   uint64_t s = 0;
   for (uint16_t w = 0; w < sh_.nb_workers; ++w)

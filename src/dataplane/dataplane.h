@@ -167,7 +167,6 @@ class Dataplane {
   // they run; takes no lock the workers know of.
   DataplaneStats stats() const;
   PortStats port_totals(uint16_t p) const;  // stats().ports[p]
-  uint64_t total_rx() const;  // frames received, all ports (cheap)
   // Frames received plus frames sent, all ports (cheap: --idle-exit polls it,
   // so that frames handed between workers are out before an idle stop).
   uint64_t total_rx_tx() const;

@@ -61,11 +61,10 @@ void flush_port(WorkerCtx& w, uint16_t port) noexcept {
   b.n = 0;
 }
 
-// The forwarding stage: every frame leaves on its ingress port's peer.
-// Later stages (classification, QoS, tagging) run before this one.
 void forward_burst(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
   const Shared& sh = *w.sh;
-  // Frames for shaped ports are queued in the shaper by traffic class.
+  // Frames for shaped ports go through the shaper by traffic class: straight
+  // on while it is idle and has tokens (Shaper::pass), else into its queues.
   // Shapers are bypassed (no queue, no token bucket) unless a class is shaped or the
   // ports are: without a rate there is no queue for priority to act on.
   // A shaper that still holds frames (the policy stopped shaping) keeps
