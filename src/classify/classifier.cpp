@@ -375,28 +375,25 @@ void Classifier::on_flow_release(void* ctx, Flow& f, FlowRelease) noexcept {
 }
 
 PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns,
-                                  uint64_t flow_hash) noexcept {
+                                  const FlowId& id) noexcept {
   ++ctr_.packets;
   now_ = now_ns;
   PacketClass pc;
   pc.class_id = default_class_;
-  FlowKey key;
-  bool swapped;
-  if (!make_flow_key(p, key, swapped)) {
+  if (!id.keyed) {
     // Non-IP, fragments and undecodable frames: the L3 rules where there is
     // an IP header, else the default class.
     if (resolver_ && p.l3 != L3Kind::none)
       pc.class_id = resolver_->classify_flow(p.vlan_id(), p.l3 == L3Kind::ipv4 ? 4 : 6, p.src.data(), p.dst.data());
     return pc;
   }
-  const uint8_t side = side_of(swapped);
+  const uint8_t side = side_of(id.swapped);
   const bool tcp = p.l4proto == 6;
-  // symmetric_hash(p) is flow_key_hash(key) for every frame with a flow key.
-  FlowLookup lk = flows_->lookup_or_create(key, flow_hash, side, tcp ? p.tcp_flags : 0,
+  FlowLookup lk = flows_->lookup_or_create(id.key, id.hash, side, tcp ? p.tcp_flags : 0,
                                            static_cast<uint32_t>(frame.size()), now_ns);
   if (lk.flow == nullptr) {
     ++ctr_.unclassified[static_cast<size_t>(Unclassified::table_full)];
-    if (resolver_) pc.class_id = resolver_->classify_flow(key.vlan, key.family, p.src.data(), p.dst.data());
+    if (resolver_) pc.class_id = resolver_->classify_flow(id.key.vlan, id.key.family, p.src.data(), p.dst.data());
     return pc;
   }
   Flow& f = *lk.flow;

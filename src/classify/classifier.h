@@ -158,12 +158,12 @@ class Classifier {
   // wall clock live); it stamps request records and drives timeouts.
   // Returns the class the frame is charged to.
   PacketClass on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns) noexcept {
-    return on_packet(p, frame, now_ns, symmetric_hash(p));
+    return on_packet(p, frame, now_ns, flow_id(p));
   }
-  // The same with symmetric_hash(p) already computed (the dataplane hashes
-  // every frame once, for dispatch). `flow_hash` MUST be symmetric_hash(p).
+  // The same with the frame's flow identity already computed (the dataplane's
+  // parse stage builds it once for dispatch and lookup). `id` MUST be flow_id(p).
   PacketClass on_packet(const PacketInfo& p, std::span<const uint8_t> frame, uint64_t now_ns,
-                        uint64_t flow_hash) noexcept;
+                        const FlowId& id) noexcept;
   // Expires idle flows, looking at no more than `budget` flows.
   void expire(uint64_t now_ns, uint32_t budget = 64) noexcept;
   // Ends every flow: open requests are emitted as incomplete (offline end, shutdown).

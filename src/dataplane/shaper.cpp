@@ -151,6 +151,7 @@ uint32_t Shaper::pass(rte_mbuf* const* pkts, uint32_t n, const uint8_t* tcs, uin
 }
 
 uint32_t Shaper::dequeue(rte_mbuf** out, uint32_t n) noexcept {
+  if (queued_ == 0) return 0;  // every poll asks; an idle shaper has nothing to refill for
   refill(rte_rdtsc());
   const uint32_t mask = qsize_ - 1;  // qsize_ is a power of two (init)
   uint32_t k = 0;

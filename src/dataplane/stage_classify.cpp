@@ -20,14 +20,14 @@ void classify_burst(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
   // the entry at the head of each chain a few frames ahead of its lookup.
   constexpr uint16_t kAhead = 4;
   const FlowTable& ft = w.cls->flows();
-  for (uint16_t i = 0; i < n; ++i) ft.prefetch_bucket(meta(pkts[i])->hash);
-  for (uint16_t i = 0; i < n && i < kAhead; ++i) ft.prefetch_flow(meta(pkts[i])->hash);
+  for (uint16_t i = 0; i < n; ++i) ft.prefetch_bucket(meta(pkts[i])->flow.hash);
+  for (uint16_t i = 0; i < n && i < kAhead; ++i) ft.prefetch_flow(meta(pkts[i])->flow.hash);
   // Frames of one RX burst share their RX stamp: convert it once.
   uint64_t last_tsc = 0, last_wall = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     MbufMeta* md = meta(m);
-    if (i + kAhead < n) ft.prefetch_flow(meta(pkts[i + kAhead])->hash);
+    if (i + kAhead < n) ft.prefetch_flow(meta(pkts[i + kAhead])->flow.hash);
     md->worker = w.id;
     if (md->rx_tsc != last_tsc || i == 0) {
       last_tsc = md->rx_tsc;
@@ -43,7 +43,7 @@ void classify_burst(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
     }
     // Counted once, by parse_burst.
     std::span<const uint8_t> frame = frame_bytes(m, w.linear, nullptr);
-    PacketClass pc = w.cls->on_packet(md->pkt, frame, t, md->hash);
+    PacketClass pc = w.cls->on_packet(md->pkt, frame, t, md->flow);
     md->class_id = pc.class_id;
     md->from_client = pc.from_client;
     md->over_budget = pc.drop;

@@ -11,7 +11,7 @@ namespace aiqos {
 
 void dispatch_targets(std::span<rte_mbuf* const> pkts, uint16_t nb_workers,
                       std::span<uint16_t> worker_out) noexcept {
-  for (size_t i = 0; i < pkts.size(); ++i) worker_out[i] = worker_for_hash(meta(pkts[i])->hash, nb_workers);
+  for (size_t i = 0; i < pkts.size(); ++i) worker_out[i] = worker_for_hash(meta(pkts[i])->flow.hash, nb_workers);
 }
 
 // Software dispatch: keep our own frames, hand the others to their workers.

@@ -87,7 +87,7 @@ void forward_burst(WorkerCtx& w, rte_mbuf* const* pkts, uint16_t n) noexcept {
     if (Shaper* s = w.shaper[in.peer]; s != nullptr && (use_shapers || s->queued() != 0)) {
       uint16_t k = nsh[in.peer]++;
       shq[in.peer][k] = m;
-      shflow[in.peer][k] = md->hash;
+      shflow[in.peer][k] = md->flow.hash;
       shtc[in.peer][k] =
           (w.snap && md->class_id < w.snap->classes.size()) ? w.snap->classes[md->class_id].tc : kBestEffortTc;
       shaped = true;

@@ -1,5 +1,5 @@
 // The parse stage: L2-L4 of every frame of a burst into its MbufMeta, the
-// symmetric flow hash, ingress port and RX time.
+// flow identity (canonical key, direction, symmetric hash), ingress port and RX time.
 #include "dataplane/stages.h"
 
 #include "classify/flow_key.h"
@@ -28,7 +28,7 @@ void parse_burst(std::span<rte_mbuf* const> pkts, uint16_t in_port, uint64_t now
     std::span<const uint8_t> bytes = frame_bytes(m, scratch, &ctr);
     ParseStatus st = parse_packet(bytes, md->pkt);
     ctr.parse[static_cast<size_t>(st)].add();
-    md->hash = symmetric_hash(md->pkt);
+    compute_flow_id(md->pkt, md->flow);
     md->rx_tsc = now_tsc;
     md->in_port = in_port;
   }

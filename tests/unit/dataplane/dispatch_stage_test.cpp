@@ -60,7 +60,7 @@ TEST(DispatchStage, EachFrameGoesToItsFlowsWorkerInOrder) {
   size_t per_worker[kWorkers] = {};
   for (size_t i = 0; i < in.size(); i += 2) {
     const uint16_t t = got[in[i]];
-    EXPECT_EQ(t, worker_for_hash(meta(in[i])->hash, kWorkers));
+    EXPECT_EQ(t, worker_for_hash(meta(in[i])->flow.hash, kWorkers));
     EXPECT_EQ(got[in[i + 1]], t) << "the two directions of connection " << i / 2 << " split";
     ++per_worker[t];
   }
@@ -86,7 +86,7 @@ TEST(DispatchStage, AFullInboxDropsAndCountsOnTheIngressPort) {
   std::vector<rte_mbuf*> in;
   for (uint32_t c = 0; in.size() < 6 && c < 1000; ++c) {
     rte_mbuf* m = WorkerFixture::frame(test::tcp4(0xc6120000 + c, 0xc6130001, 3000, 443, 0x18, 10), 1);
-    if (worker_for_hash(meta(m)->hash, 2) == 0) {
+    if (worker_for_hash(meta(m)->flow.hash, 2) == 0) {
       in.push_back(m);
     } else {
       rte_pktmbuf_free(m);

@@ -105,6 +105,19 @@ TEST_F(QosFixture, PushesATagOnUntaggedFramesAndMarksDscp) {
   rte_pktmbuf_free_bulk(pkts, 3);
 }
 
+TEST_F(QosFixture, ASharedMbufLeavesUntaggedAsWithRteVlanInsert) {
+  // The tag is pushed in place: a frame another reference still holds must not change.
+  use({cls("default", {}, {}, {}), cls("interactive", 100, 5, {})});
+  auto in = tcp4_frame(0);
+  rte_mbuf* m = mbuf(in, 1);
+  rte_mbuf_refcnt_update(m, 1);
+  const uint16_t egress[1] = {1};
+  ASSERT_EQ(qos->apply(&m, 1, rte_rdtsc(), cc.data(), *ctr, egress), 1);
+  EXPECT_EQ(bytes(m), in);
+  rte_pktmbuf_free(m);
+  rte_pktmbuf_free(m);
+}
+
 TEST_F(QosFixture, RewritesTheOuterTagOfTaggedAndQinqFrames) {
   use({cls("default", {}, {}, {}), cls("interactive", 100, 5, 46), cls("vidonly", 300, {}, {})});
   auto one = tcp4_frame(0, {static_cast<uint16_t>(2 << 13 | 7)});

@@ -193,7 +193,7 @@ TEST(Dataplane, RingPortsForwardAndDirectionsMeet) {
         const MbufMeta* md = meta(m);
         if (md->in_port != (p ^ 1)) ++wrong_port;
         EXPECT_EQ(--sent[key(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len)], 0) << "unexpected or duplicated frame";
-        auto [it, fresh] = worker_of.try_emplace({md->hash, 0}, md->worker);
+        auto [it, fresh] = worker_of.try_emplace({md->flow.hash, 0}, md->worker);
         if (!fresh && it->second != md->worker) ++mismatched_worker;
         rte_pktmbuf_free(m);
         ++got;

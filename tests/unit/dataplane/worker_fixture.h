@@ -66,7 +66,7 @@ struct WorkerFixture {
     MbufMeta* md = meta(m);
     *md = MbufMeta{};
     parse_packet({rte_pktmbuf_mtod(m, const uint8_t*), bytes.size()}, md->pkt);
-    md->hash = symmetric_hash(md->pkt);
+    md->flow = flow_id(md->pkt);
     md->in_port = in_port;
     return m;
   }
