@@ -42,7 +42,7 @@ uint64_t FlowTable::deadline(const Flow& f) const noexcept {
   return f.last_seen_ns > UINT64_MAX - t ? UINT64_MAX : f.last_seen_ns + t;
 }
 
-uint32_t FlowTable::find_index(const FlowKey& key, uint32_t hash) const noexcept {
+inline uint32_t FlowTable::find_index(const FlowKey& key, uint32_t hash) const noexcept {
   for (uint32_t i = buckets_[hash & mask_]; i != kNil; i = flows_[i].chain_) {
     const Flow& f = flows_[i];
     if (f.hash_ == hash && f.key == key) return i;
@@ -182,7 +182,7 @@ FlowLookup FlowTable::lookup_or_create(const FlowKey& key, uint64_t key_hash, ui
   return FlowLookup{.flow = &f, .side = side, .from_client = f.from_client(side), .created = created};
 }
 
-void FlowTable::account(Flow& f, uint8_t side, uint8_t tcp_flags, uint32_t wire_bytes) noexcept {
+inline void FlowTable::account(Flow& f, uint8_t side, uint8_t tcp_flags, uint32_t wire_bytes) noexcept {
   f.bytes[side] += wire_bytes;
   ++f.pkts[side];
   f.last_seen_ns = now_;

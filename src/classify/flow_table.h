@@ -211,13 +211,14 @@ class FlowTable {
   uint32_t index_of(const Flow& f) const noexcept {
     return static_cast<uint32_t>(&f - flows_.get());
   }
-  uint32_t find_index(const FlowKey& key, uint32_t hash) const noexcept;
+  // Hot (every frame): inlined into lookup_or_create.
+  [[gnu::always_inline]] inline uint32_t find_index(const FlowKey& key, uint32_t hash) const noexcept;
   uint32_t take_entry(uint64_t now) noexcept;
   void unlink(uint32_t idx, FlowRelease why) noexcept;
   void reset_flow(Flow& f) noexcept;
   void lru_remove(uint32_t idx) noexcept;
   void lru_append(uint32_t idx) noexcept;
-  void account(Flow& f, uint8_t side, uint8_t tcp_flags, uint32_t wire_bytes) noexcept;
+  [[gnu::always_inline]] inline void account(Flow& f, uint8_t side, uint8_t tcp_flags, uint32_t wire_bytes) noexcept;
 
   FlowTableConfig cfg_;
   ReassemblyPool& pool_;

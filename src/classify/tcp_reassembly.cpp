@@ -146,6 +146,13 @@ SegmentOutcome TcpReassembly::on_segment(const TcpSegment& seg, ReassemblyPool& 
     next_seq_ += static_cast<uint32_t>(n);
     return SegmentOutcome::delivered;
   }
+  if (seg.payload.empty() && (seg.flags & kSlowFlags) == 0 && state_ != StreamState::failed) {
+    // No byte, no SYN/FIN/RST (a pure ACK, a keep-alive): process() would
+    // change nothing in any state but failed.
+    ++pool.ctr_.outcomes[static_cast<size_t>(SegmentOutcome::no_payload)];
+    if (flags_ & kAckedAhead) check_acked_ahead(pool, false);
+    return SegmentOutcome::no_payload;
+  }
   const uint32_t before = next_seq_;
   SegmentOutcome o = process(seg, pool, sink);
   ++pool.ctr_.outcomes[static_cast<size_t>(o)];
