@@ -34,6 +34,9 @@ bool for_each_decoded(std::string_view in, F&& f) noexcept {
 
 // Does the percent-decoded form of `seg` equal `lit`?
 bool seg_is(std::string_view seg, std::string_view lit) noexcept {
+  // Decoding only shortens, and no literal holds a '%': a segment as long as
+  // the literal matches only byte for byte, a shorter one never.
+  if (seg.size() <= lit.size()) return seg == lit;
   size_t j = 0;
   bool ok = for_each_decoded(seg, [&](char c) {
     if (j >= lit.size() || lit[j] != c) return false;
@@ -55,15 +58,17 @@ std::string_view path_only(std::string_view target) noexcept {
     }
     return true;
   };
+  // (find_first_of with a set calls memchr per byte: plain loops.)
   size_t skip = starts_ci("http://") ? 7 : starts_ci("https://") ? 8 : 0;
   if (skip) {
-    size_t slash = target.find_first_of("/?#", skip);
-    if (slash == std::string_view::npos || target[slash] != '/') return "/";
+    size_t slash = skip;
+    while (slash < target.size() && target[slash] != '/' && target[slash] != '?' && target[slash] != '#') ++slash;
+    if (slash == target.size() || target[slash] != '/') return "/";
     target.remove_prefix(slash);
   }
-  size_t q = target.find_first_of("?#");
-  if (q != std::string_view::npos) target = target.substr(0, q);
-  return target;
+  size_t q = 0;
+  while (q < target.size() && target[q] != '?' && target[q] != '#') ++q;
+  return target.substr(0, q);
 }
 
 // The first kMaxSegs segments of a path and how many there are in total.
