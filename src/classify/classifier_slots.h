@@ -41,6 +41,7 @@ struct Classifier::ReqSlot {
   uint64_t scanned = 0;  // body bytes given to the model search
   uint32_t next = kNil;  // next slot of the same connection (creation order), or free list
   uint32_t stream_id = 0;
+  uint64_t order = 0;    // creation order on its connection (FlowL7::next_order)
   bool in_use = false;
   bool body_open = false;
   bool req_ended = false;
@@ -52,6 +53,11 @@ struct Classifier::FlowL7 final : RequestEvents {
   Flow* flow = nullptr;
   uint32_t next_free = kNil;
   uint32_t head = kNil, tail = kNil;  // this connection's requests, oldest first
+  // The request whose class the flow took at the last update_flow_class(), kNil: unknown (the
+  // next update scans every request); cls_gen: the policy generation of that update.
+  uint32_t cls_from = kNil;
+  uint32_t cls_gen = 0;
+  uint64_t next_order = 0;
   uint8_t c2s_side = kSideLo;         // flow side whose bytes are fed as c2s
   bool in_use = false;
   bool swap_applied = false;
@@ -83,6 +89,7 @@ struct Classifier::FlowL7 final : RequestEvents {
   }
   void link(ReqSlot* s) noexcept {
     const uint32_t idx = static_cast<uint32_t>(s - cls->req_.get());
+    s->order = next_order++;
     if (tail == kNil) {
       head = tail = idx;
     } else {
@@ -92,6 +99,7 @@ struct Classifier::FlowL7 final : RequestEvents {
   }
   void unlink(ReqSlot* s) noexcept {
     uint32_t idx = static_cast<uint32_t>(s - cls->req_.get());
+    if (cls_from == idx) cls_from = kNil;
     uint32_t prev = kNil;
     for (uint32_t i = head; i != kNil; prev = i, i = cls->req_[i].next) {
       if (i != idx) continue;
