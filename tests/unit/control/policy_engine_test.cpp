@@ -172,6 +172,19 @@ TEST(PolicyEngine, TenantsByLongestPrefix) {
   EXPECT_EQ(out.view(), "wide");
 }
 
+// tenants by vlan: the VLAN id in decimal (0 for untagged frames).
+TEST(PolicyEngine, TenantsByVlan) {
+  auto e = compile("version: 1\ntenants: {by: vlan}\nclasses: [{name: default}]\n");
+  ASSERT_TRUE(e);
+  Facts t;
+  BoundedString<64> out;
+  for (uint16_t v : {uint16_t{0}, uint16_t{7}, uint16_t{10}, uint16_t{100}, uint16_t{4095}, uint16_t{65535}}) {
+    t.f.vlan = v;
+    e->tenant(t.f, out);
+    EXPECT_EQ(out.view(), std::to_string(v));
+  }
+}
+
 TEST(PolicyEngine, HeadersMustBeCapturedByTheRunningDaemon) {
   LoadResult r = load_policy_string(kPolicy, "test.yaml");
   ASSERT_TRUE(r.ok());
