@@ -131,6 +131,7 @@ std::unique_ptr<PolicyEngine> PolicyEngine::compile(Policy policy, const std::ve
 
   // One scratch per worker per database, made here on the control path.
   e->scratch_.resize(workers);
+  e->memo_.resize(workers);
   for (uint16_t w = 0; w < workers; ++w) {
     for (const auto& db : e->regex_dbs_) {
       HsScratch s;
@@ -230,9 +231,20 @@ PolicyEngine::Tri PolicyEngine::eval(const RuleRt& r, const RequestFacts& f, con
 uint16_t PolicyEngine::classify(const RequestFacts& f, uint16_t worker, bool* pending) const noexcept {
   // Regex masks, once per request (at most a few databases).
   uint64_t masks[8] = {};
-  if (f.model_known && !f.model.empty() && worker < scratch_.size()) {
-    for (size_t d = 0; d < regex_dbs_.size() && d < 8; ++d)
-      masks[d] = regex_dbs_[d]->match(f.model, scratch_[worker][d]);
+  if (f.model_known && !f.model.empty() && worker < scratch_.size() && !regex_dbs_.empty()) {
+    RegexMemo* m = worker < memo_.size() && f.model.size() <= kMaxModelName ? &memo_[worker] : nullptr;
+    if (m != nullptr && m->valid && m->model.view() == f.model) {
+      std::copy(std::begin(m->masks), std::end(m->masks), masks);
+    } else {
+      for (size_t d = 0; d < regex_dbs_.size() && d < 8; ++d)
+        masks[d] = regex_dbs_[d]->match(f.model, scratch_[worker][d]);
+      if (m != nullptr) {
+        m->model.clear();
+        m->model.append(f.model);
+        std::copy(std::begin(masks), std::end(masks), m->masks);
+        m->valid = true;
+      }
+    }
   }
   bool unknown = false;
   for (const RuleRt& r : rules_) {
