@@ -311,6 +311,24 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
         fail();
         break;
       case j_key:
+        if (klen_ == 0) {
+          // At the key's first byte with its closing quote in this chunk (and no escape): hash it
+          // in one pass, only when a known key has its length. The byte loop below gives the same.
+          const size_t j = string_run(p, i, n);
+          if (j < n && p[j] == '"') {
+            const size_t len = j - i;
+            uint8_t id = ky::other;
+            if (len <= kMaxKey && ((kKeyLengths >> len) & 1)) {
+              uint32_t h = kFnvBasis;
+              for (size_t q = i; q < j; ++q) h = (h ^ p[q]) * kFnvPrime;
+              id = key_id(h, static_cast<uint8_t>(len));
+            }
+            key_ = id;
+            js_ = j_colon;
+            i = j + 1;
+            break;
+          }
+        }
         while (i < n) {
           const uint8_t k = p[i++];
           if (k == '"') {
