@@ -328,16 +328,27 @@ void Classifier::account_response(ReqSlot& s) noexcept {
 // that request or `changed`, whichever is more urgent (earlier on a tie): the
 // others are as they were. Anything else scans every request.
 void Classifier::update_flow_class(FlowL7& c, const ReqSlot* changed) noexcept {
+  // The request the last update chose was unlinked since, nothing else changed: none is more
+  // urgent than it was, so the earliest request of its priority (if any) is the answer.
+  const bool floor = c.floor_ok && changed == nullptr && c.cls_from == kNil && c.cls_gen == policy_gen_;
+  c.floor_ok = false;
   if (c.flow == nullptr || resolver_ == nullptr) return;
   auto prio = [&](uint16_t cid) { return cid < prio_.size() ? prio_[cid] : resolver_->priority(cid); };
   if (changed != nullptr && c.cls_from != kNil && c.cls_gen == policy_gen_ && c.flow->policy_gen == policy_gen_ &&
       changed->class_gen == policy_gen_) {
     const ReqSlot& h = req_[c.cls_from];
+    if (&h == changed && h.in_use && prio(h.rec.class_id) <= c.cls_prio) {
+      // The chosen request became as urgent or more: it stays the earliest of the most urgent.
+      c.flow->class_id = h.rec.class_id;
+      c.cls_prio = prio(h.rec.class_id);
+      return;
+    }
     if (&h != changed && h.in_use && h.class_gen == policy_gen_ && c.flow->class_id == h.rec.class_id) {
       const uint8_t ph = prio(h.rec.class_id), ps = prio(changed->rec.class_id);
       if (ps < ph || (ps == ph && changed->order < h.order)) {
         c.flow->class_id = changed->rec.class_id;
         c.cls_from = static_cast<uint32_t>(changed - req_.get());
+        c.cls_prio = ps;
       }
       return;
     }
@@ -357,9 +368,11 @@ void Classifier::update_flow_class(FlowL7& c, const ReqSlot* changed) noexcept {
       best_prio = p;
       best = req_[i].rec.class_id;
       from = i;
+      if (floor && p == c.cls_prio) break;
     }
   }
   c.cls_from = from;
+  c.cls_prio = best_prio;
   c.cls_gen = policy_gen_;
   if (!any) return;
   c.flow->class_id = best;

@@ -57,6 +57,10 @@ struct Classifier::FlowL7 final : RequestEvents {
   // next update scans every request); cls_gen: the policy generation of that update.
   uint32_t cls_from = kNil;
   uint32_t cls_gen = 0;
+  // cls_from's priority; after it was unlinked (floor_ok), no open request is more urgent, so
+  // the next update may stop at the first request of that priority.
+  uint8_t cls_prio = 0;
+  bool floor_ok = false;
   uint64_t next_order = 0;
   uint8_t c2s_side = kSideLo;         // flow side whose bytes are fed as c2s
   bool in_use = false;
@@ -99,7 +103,10 @@ struct Classifier::FlowL7 final : RequestEvents {
   }
   void unlink(ReqSlot* s) noexcept {
     uint32_t idx = static_cast<uint32_t>(s - cls->req_.get());
-    if (cls_from == idx) cls_from = kNil;
+    if (cls_from == idx) {
+      cls_from = kNil;
+      floor_ok = true;
+    }
     uint32_t prev = kNil;
     for (uint32_t i = head; i != kNil; prev = i, i = cls->req_[i].next) {
       if (i != idx) continue;

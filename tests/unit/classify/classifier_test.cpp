@@ -329,11 +329,13 @@ TEST_F(ClassifierTest, OverBudgetDemotes) {
 }
 
 // Classes by the model: "a" 1 and "c" 3 (both priority 3), "b" 2 (priority 0).
+// While the model is unknown: class `pending_class`.
 struct ModelClassPolicy final : ClassResolver {
+  uint16_t pending_class = 0;
   uint16_t classify(const RequestFacts& f, uint16_t, bool* pending) const noexcept override {
     if (!f.model_known) {
       if (pending != nullptr) *pending = true;
-      return 0;
+      return pending_class;
     }
     return f.model == "a" ? 1 : f.model == "b" ? 2 : f.model == "c" ? 3 : 0;
   }
@@ -400,6 +402,18 @@ TEST_F(ClassifierTest, FlowTakesTheMostUrgentOpenRequest) {
   EXPECT_EQ(e.last.class_id, 1);
   e.send(true, test::h2frame(0, 0x1, 1, body_c.substr(10)), t0);
   EXPECT_EQ(e.last.class_id, 3) << "a tie: the earlier stream";
+
+  // The request the flow's class came from becomes less urgent: another one takes over.
+  mp.pending_class = 2;  // priority 0 until the model is known
+  TcpConn g = conn(40203);
+  g.send(true, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24) + test::h2frame(4, 0, 0, ""), t0);
+  g.send(false, test::h2frame(4, 0, 0, ""), t0);
+  g.send(true, test::h2frame(1, 0x4, 1, hb) + test::h2frame(0, 0x1, 1, body_c), t0);
+  EXPECT_EQ(g.last.class_id, 3);
+  g.send(true, test::h2frame(1, 0x4, 3, hb) + test::h2frame(0, 0, 3, body_a.substr(0, 10)), t0);
+  EXPECT_EQ(g.last.class_id, 2) << "stream 3, pending, is more urgent";
+  g.send(true, test::h2frame(0, 0x1, 3, body_a.substr(10)), t0);
+  EXPECT_EQ(g.last.class_id, 3) << "stream 3 is now priority 3, after stream 1";
 }
 
 // Action drop: while the request over budget is open, its client's frames on
