@@ -2,6 +2,10 @@
 
 #include <array>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace aiqos {
 namespace {
 
@@ -67,6 +71,14 @@ std::string_view path_only(std::string_view target) noexcept {
     target.remove_prefix(slash);
   }
   size_t q = 0;
+#ifdef __SSE2__
+  const __m128i qm = _mm_set1_epi8('?'), hs = _mm_set1_epi8('#');
+  for (; q + 16 <= target.size(); q += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(target.data() + q));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, qm), _mm_cmpeq_epi8(v, hs))));
+    if (m != 0) return target.substr(0, q + static_cast<size_t>(__builtin_ctz(m)));
+  }
+#endif
   while (q < target.size() && target[q] != '?' && target[q] != '#') ++q;
   return target.substr(0, q);
 }
