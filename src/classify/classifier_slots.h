@@ -78,10 +78,15 @@ struct Classifier::FlowL7 final : RequestEvents {
 
   // Newest slot of `stream` whose request is still open (HTTP/1: the request
   // being read; HTTP/2: the stream's only slot).
+  // Only HTTP/1 (stream 0) has several: an HTTP/2 stream id (and an h2c upgrade's, 1) opens one
+  // request at most, so there the first one found is the newest.
   ReqSlot* find_req(uint32_t stream) noexcept {
     ReqSlot* found = nullptr;
-    for (uint32_t i = head; i != kNil; i = cls->req_[i].next)
-      if (cls->req_[i].stream_id == stream && !cls->req_[i].req_ended) found = &cls->req_[i];
+    for (uint32_t i = head; i != kNil; i = cls->req_[i].next) {
+      if (cls->req_[i].stream_id != stream || cls->req_[i].req_ended) continue;
+      found = &cls->req_[i];
+      if (stream != 0) break;
+    }
     return found;
   }
   // Oldest slot of `stream` whose response is still open (HTTP/1 pipelining
