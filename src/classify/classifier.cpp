@@ -142,7 +142,7 @@ void Classifier::FlowL7::on_request_end(uint32_t stream) noexcept {
     // classified under an earlier policy keeps that class and its name.
     cls->charge_budgets(*this, *s, true);
     cls->set_class_name(s->rec);
-    cls->update_flow_class(*this);
+    cls->update_flow_class(*this, s);
   }
   if (s->resp_ended) finish_req(s);
 }
@@ -246,7 +246,7 @@ void Classifier::classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept {
   s.class_pending = pending && !final;
   charge_budgets(c, s, final || !s.class_pending);
   set_class_name(r);
-  update_flow_class(c);
+  update_flow_class(c, &s);
 }
 
 void Classifier::set_policy(const ClassResolver* r, uint32_t generation, uint16_t worker, uint16_t workers) noexcept {
@@ -321,23 +321,59 @@ void Classifier::account_response(ReqSlot& s) noexcept {
 // A connection carrying requests of several classes is charged to the most
 // urgent class among its open requests (lowest priority number; the earliest
 // request on a tie). With none open it keeps the last class it had.
-void Classifier::update_flow_class(FlowL7& c) noexcept {
+//
+// Cost: a connection multiplexes many requests, and this runs at each of their
+// events. When only `changed` may differ since the last call, and the request
+// that call chose (cls_from) is still open under the same policy, the answer is
+// that request or `changed`, whichever is more urgent (earlier on a tie): the
+// others are as they were. Anything else scans every request.
+void Classifier::update_flow_class(FlowL7& c, const ReqSlot* changed) noexcept {
+  // The request the last update chose was unlinked since, nothing else changed: none is more
+  // urgent than it was, so the earliest request of its priority (if any) is the answer.
+  const bool floor = c.floor_ok && changed == nullptr && c.cls_from == kNil && c.cls_gen == policy_gen_;
+  c.floor_ok = false;
   if (c.flow == nullptr || resolver_ == nullptr) return;
+  auto prio = [&](uint16_t cid) { return cid < prio_.size() ? prio_[cid] : resolver_->priority(cid); };
+  if (changed != nullptr && c.cls_from != kNil && c.cls_gen == policy_gen_ && c.flow->policy_gen == policy_gen_ &&
+      changed->class_gen == policy_gen_) {
+    const ReqSlot& h = req_[c.cls_from];
+    if (&h == changed && h.in_use && prio(h.rec.class_id) <= c.cls_prio) {
+      // The chosen request became as urgent or more: it stays the earliest of the most urgent.
+      c.flow->class_id = h.rec.class_id;
+      c.cls_prio = prio(h.rec.class_id);
+      return;
+    }
+    if (&h != changed && h.in_use && h.class_gen == policy_gen_ && c.flow->class_id == h.rec.class_id) {
+      const uint8_t ph = prio(h.rec.class_id), ps = prio(changed->rec.class_id);
+      if (ps < ph || (ps == ph && changed->order < h.order)) {
+        c.flow->class_id = changed->rec.class_id;
+        c.cls_from = static_cast<uint32_t>(changed - req_.get());
+        c.cls_prio = ps;
+      }
+      return;
+    }
+  }
   // Only requests classified under the policy in force count: a class number
   // means nothing under another policy.
   bool any = false;
   uint16_t best = 0;
   uint8_t best_prio = 0;
+  uint32_t from = kNil;
   for (uint32_t i = c.head; i != kNil; i = req_[i].next) {
     if (req_[i].class_gen != policy_gen_) continue;
     const uint16_t cid = req_[i].rec.class_id;
-    uint8_t p = cid < prio_.size() ? prio_[cid] : resolver_->priority(cid);
+    uint8_t p = prio(cid);
     if (!any || p < best_prio) {
       any = true;
       best_prio = p;
       best = req_[i].rec.class_id;
+      from = i;
+      if (floor && p == c.cls_prio) break;
     }
   }
+  c.cls_from = from;
+  c.cls_prio = best_prio;
+  c.cls_gen = policy_gen_;
   if (!any) return;
   c.flow->class_id = best;
   c.flow->policy_gen = policy_gen_;

@@ -212,7 +212,8 @@ class Classifier {
   void on_bare_ack(Flow& f, uint8_t side, const PacketInfo& p) noexcept;
   void on_tcp(Flow& f, uint8_t side, const PacketInfo& p, std::span<const uint8_t> frame) noexcept;
   void classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept;
-  void update_flow_class(FlowL7& c) noexcept;
+  // `changed`: the one request whose class may have changed since the last call (null: any).
+  void update_flow_class(FlowL7& c, const ReqSlot* changed = nullptr) noexcept;
   uint16_t flow_class(Flow& f) noexcept;
   void set_class_name(RequestRecord& r) const noexcept;
 

@@ -58,6 +58,9 @@ Classifier::FlowL7* Classifier::l7_alloc(Flow& f, uint8_t c2s_side) noexcept {
   c.in_use = true;
   c.flow = &f;
   c.head = c.tail = kNil;
+  c.cls_from = kNil;
+  c.floor_ok = false;
+  c.next_order = 0;
   c.c2s_side = c2s_side;
   c.swap_applied = false;
   c.blocked = 0;

@@ -41,6 +41,7 @@ struct Classifier::ReqSlot {
   uint64_t scanned = 0;  // body bytes given to the model search
   uint32_t next = kNil;  // next slot of the same connection (creation order), or free list
   uint32_t stream_id = 0;
+  uint64_t order = 0;    // creation order on its connection (FlowL7::next_order)
   bool in_use = false;
   bool body_open = false;
   bool req_ended = false;
@@ -52,6 +53,15 @@ struct Classifier::FlowL7 final : RequestEvents {
   Flow* flow = nullptr;
   uint32_t next_free = kNil;
   uint32_t head = kNil, tail = kNil;  // this connection's requests, oldest first
+  // The request whose class the flow took at the last update_flow_class(), kNil: unknown (the
+  // next update scans every request); cls_gen: the policy generation of that update.
+  uint32_t cls_from = kNil;
+  uint32_t cls_gen = 0;
+  // cls_from's priority; after it was unlinked (floor_ok), no open request is more urgent, so
+  // the next update may stop at the first request of that priority.
+  uint8_t cls_prio = 0;
+  bool floor_ok = false;
+  uint64_t next_order = 0;
   uint8_t c2s_side = kSideLo;         // flow side whose bytes are fed as c2s
   bool in_use = false;
   bool swap_applied = false;
@@ -68,10 +78,15 @@ struct Classifier::FlowL7 final : RequestEvents {
 
   // Newest slot of `stream` whose request is still open (HTTP/1: the request
   // being read; HTTP/2: the stream's only slot).
+  // Only HTTP/1 (stream 0) has several: an HTTP/2 stream id (and an h2c upgrade's, 1) opens one
+  // request at most, so there the first one found is the newest.
   ReqSlot* find_req(uint32_t stream) noexcept {
     ReqSlot* found = nullptr;
-    for (uint32_t i = head; i != kNil; i = cls->req_[i].next)
-      if (cls->req_[i].stream_id == stream && !cls->req_[i].req_ended) found = &cls->req_[i];
+    for (uint32_t i = head; i != kNil; i = cls->req_[i].next) {
+      if (cls->req_[i].stream_id != stream || cls->req_[i].req_ended) continue;
+      found = &cls->req_[i];
+      if (stream != 0) break;
+    }
     return found;
   }
   // Oldest slot of `stream` whose response is still open (HTTP/1 pipelining
@@ -83,6 +98,7 @@ struct Classifier::FlowL7 final : RequestEvents {
   }
   void link(ReqSlot* s) noexcept {
     const uint32_t idx = static_cast<uint32_t>(s - cls->req_.get());
+    s->order = next_order++;
     if (tail == kNil) {
       head = tail = idx;
     } else {
@@ -92,6 +108,10 @@ struct Classifier::FlowL7 final : RequestEvents {
   }
   void unlink(ReqSlot* s) noexcept {
     uint32_t idx = static_cast<uint32_t>(s - cls->req_.get());
+    if (cls_from == idx) {
+      cls_from = kNil;
+      floor_ok = true;
+    }
     uint32_t prev = kNil;
     for (uint32_t i = head; i != kNil; prev = i, i = cls->req_[i].next) {
       if (i != idx) continue;

@@ -2,6 +2,10 @@
 
 #include <array>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace aiqos {
 namespace {
 
@@ -34,6 +38,9 @@ bool for_each_decoded(std::string_view in, F&& f) noexcept {
 
 // Does the percent-decoded form of `seg` equal `lit`?
 bool seg_is(std::string_view seg, std::string_view lit) noexcept {
+  // Decoding only shortens, and no literal holds a '%': a segment as long as
+  // the literal matches only byte for byte, a shorter one never.
+  if (seg.size() <= lit.size()) return seg == lit;
   size_t j = 0;
   bool ok = for_each_decoded(seg, [&](char c) {
     if (j >= lit.size() || lit[j] != c) return false;
@@ -55,15 +62,25 @@ std::string_view path_only(std::string_view target) noexcept {
     }
     return true;
   };
+  // (find_first_of with a set calls memchr per byte: plain loops.)
   size_t skip = starts_ci("http://") ? 7 : starts_ci("https://") ? 8 : 0;
   if (skip) {
-    size_t slash = target.find_first_of("/?#", skip);
-    if (slash == std::string_view::npos || target[slash] != '/') return "/";
+    size_t slash = skip;
+    while (slash < target.size() && target[slash] != '/' && target[slash] != '?' && target[slash] != '#') ++slash;
+    if (slash == target.size() || target[slash] != '/') return "/";
     target.remove_prefix(slash);
   }
-  size_t q = target.find_first_of("?#");
-  if (q != std::string_view::npos) target = target.substr(0, q);
-  return target;
+  size_t q = 0;
+#ifdef __SSE2__
+  const __m128i qm = _mm_set1_epi8('?'), hs = _mm_set1_epi8('#');
+  for (; q + 16 <= target.size(); q += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(target.data() + q));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, qm), _mm_cmpeq_epi8(v, hs))));
+    if (m != 0) return target.substr(0, q + static_cast<size_t>(__builtin_ctz(m)));
+  }
+#endif
+  while (q < target.size() && target[q] != '?' && target[q] != '#') ++q;
+  return target.substr(0, q);
 }
 
 // The first kMaxSegs segments of a path and how many there are in total.

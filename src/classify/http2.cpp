@@ -109,6 +109,11 @@ size_t Http2Connection::step(Dir d, const uint8_t* p, size_t n) noexcept {
       return k;
     }
     case St::frame_header: {
+      if (s.hdr_have == 0 && n >= s.hdr.size()) {  // the whole header at hand: a fixed-size copy
+        std::memcpy(s.hdr.data(), p, s.hdr.size());
+        on_frame_header(d);
+        return s.hdr.size();
+      }
       size_t k = std::min<size_t>(n, s.hdr.size() - s.hdr_have);
       std::memcpy(s.hdr.data() + s.hdr_have, p, k);
       s.hdr_have = static_cast<uint8_t>(s.hdr_have + k);

@@ -139,6 +139,17 @@ JsonStatus JsonTopLevel::feed(std::span<const uint8_t> chunk) noexcept {
       p = skip_string(p, end);
     } else if (st_ == St::nested) {
       p = skip_nested(p, end);
+    } else if (esc_ == 0 && (st_ == St::key || (st_ == St::str_capture && hi_ == 0)) && *p != '"' && *p != '\\') {
+      // A run of plain bytes of a key or of the model: what decoded_byte() would
+      // do with each (put_raw; no surrogate pending), in one copy.
+      const uint8_t* q = find_quote_or_backslash(p, end);
+      const std::string_view run(reinterpret_cast<const char*>(p), static_cast<size_t>(q - p));
+      if (st_ == St::key) {
+        key_.append(run);
+      } else {
+        f_.model.append(run);
+      }
+      p = q;
     } else {
       step(*p);
       if (status_ == JsonStatus::in_progress || status_ == JsonStatus::done) ++p;

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace aiqos {
@@ -30,8 +31,13 @@ struct BoundedString {
     else
       truncated = true;
   }
+  // The same as push() of each byte, in one copy.
   void append(std::string_view s) noexcept {
-    for (char c : s) push(c);
+    const std::size_t room = N - len;
+    const std::size_t k = s.size() < room ? s.size() : room;
+    if (k != 0) std::memcpy(buf.data() + len, s.data(), k);
+    len = static_cast<uint16_t>(len + k);
+    if (k < s.size()) truncated = true;
   }
   // Appends `cp` as UTF-8 (the caller maps invalid code points to U+FFFD).
   void push_utf8(uint32_t cp) noexcept {

@@ -102,10 +102,27 @@ constexpr uint64_t key_lengths() {
 }
 constexpr uint64_t kKeyLengths = key_lengths();
 
+// kKeys by hash, open addressing (1 + index into kKeys, 0: empty): a key that is none of them
+// usually meets an empty slot at the first probe, instead of being compared with every name.
+constexpr size_t kKeySlots = 128;
+constexpr std::array<uint8_t, kKeySlots> key_slots() {
+  std::array<uint8_t, kKeySlots> t{};
+  for (size_t k = 0; k < kKeys.size(); ++k) {
+    size_t i = kKeys[k].hash & (kKeySlots - 1);
+    while (t[i] != 0) i = (i + 1) & (kKeySlots - 1);
+    t[i] = static_cast<uint8_t>(k + 1);
+  }
+  return t;
+}
+constexpr std::array<uint8_t, kKeySlots> kKeySlot = key_slots();
+static_assert(kKeys.size() < kKeySlots / 2);
+
 uint8_t key_id(uint32_t h, uint8_t len) noexcept {
   if (len > kMaxKey || !((kKeyLengths >> len) & 1)) return ky::other;
-  for (const KeyName& k : kKeys)
+  for (size_t i = h & (kKeySlots - 1); kKeySlot[i] != 0; i = (i + 1) & (kKeySlots - 1)) {
+    const KeyName& k = kKeys[kKeySlot[i] - 1];
     if (k.hash == h && k.len == len) return k.id;
+  }
   return ky::other;
 }
 
@@ -294,6 +311,24 @@ void ResponseTracker::feed_json(const uint8_t* p, size_t n) noexcept {
         fail();
         break;
       case j_key:
+        if (klen_ == 0) {
+          // At the key's first byte with its closing quote in this chunk (and no escape): hash it
+          // in one pass, only when a known key has its length. The byte loop below gives the same.
+          const size_t j = string_run(p, i, n);
+          if (j < n && p[j] == '"') {
+            const size_t len = j - i;
+            uint8_t id = ky::other;
+            if (len <= kMaxKey && ((kKeyLengths >> len) & 1)) {
+              uint32_t h = kFnvBasis;
+              for (size_t q = i; q < j; ++q) h = (h ^ p[q]) * kFnvPrime;
+              id = key_id(h, static_cast<uint8_t>(len));
+            }
+            key_ = id;
+            js_ = j_colon;
+            i = j + 1;
+            break;
+          }
+        }
         while (i < n) {
           const uint8_t k = p[i++];
           if (k == '"') {

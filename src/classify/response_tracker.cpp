@@ -178,13 +178,17 @@ void ResponseTracker::start(Endpoint ep, std::string_view ctype, bool encoded, b
   while (!ctype.empty() && (ctype.front() == ' ' || ctype.front() == '\t')) ctype.remove_prefix(1);
   if (prefix_ci(ctype, "text/event-stream")) {
     fmt_ = RespFormat::sse;
-  } else if (prefix_ci(ctype, "application/x-ndjson") || prefix_ci(ctype, "application/ndjson") ||
-             prefix_ci(ctype, "application/jsonl") || prefix_ci(ctype, "application/x-jsonl")) {
+    return;
+  }
+  // The rest are application/...: that prefix compared once, then the subtypes in the same order.
+  if (!prefix_ci(ctype, "application/")) return;
+  const std::string_view sub = ctype.substr(12);
+  if (prefix_ci(sub, "x-ndjson") || prefix_ci(sub, "ndjson") || prefix_ci(sub, "jsonl") || prefix_ci(sub, "x-jsonl")) {
     fmt_ = RespFormat::ndjson;
-  } else if (prefix_ci(ctype, "application/grpc")) {
+  } else if (prefix_ci(sub, "grpc")) {
     fmt_ = RespFormat::grpc;
     grpc_stream_ = streaming_rpc;
-  } else if (prefix_ci(ctype, "application/json") && provider_ != GenAiProvider::none) {
+  } else if (prefix_ci(sub, "json") && provider_ != GenAiProvider::none) {
     fmt_ = RespFormat::json;  // an unknown endpoint's JSON is not an LLM response: not scanned
   }
 }

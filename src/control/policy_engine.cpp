@@ -131,6 +131,7 @@ std::unique_ptr<PolicyEngine> PolicyEngine::compile(Policy policy, const std::ve
 
   // One scratch per worker per database, made here on the control path.
   e->scratch_.resize(workers);
+  e->memo_.resize(workers);
   for (uint16_t w = 0; w < workers; ++w) {
     for (const auto& db : e->regex_dbs_) {
       HsScratch s;
@@ -230,9 +231,20 @@ PolicyEngine::Tri PolicyEngine::eval(const RuleRt& r, const RequestFacts& f, con
 uint16_t PolicyEngine::classify(const RequestFacts& f, uint16_t worker, bool* pending) const noexcept {
   // Regex masks, once per request (at most a few databases).
   uint64_t masks[8] = {};
-  if (f.model_known && !f.model.empty() && worker < scratch_.size()) {
-    for (size_t d = 0; d < regex_dbs_.size() && d < 8; ++d)
-      masks[d] = regex_dbs_[d]->match(f.model, scratch_[worker][d]);
+  if (f.model_known && !f.model.empty() && worker < scratch_.size() && !regex_dbs_.empty()) {
+    RegexMemo* m = worker < memo_.size() && f.model.size() <= kMaxModelName ? &memo_[worker] : nullptr;
+    if (m != nullptr && m->valid && m->model.view() == f.model) {
+      std::copy(std::begin(m->masks), std::end(m->masks), masks);
+    } else {
+      for (size_t d = 0; d < regex_dbs_.size() && d < 8; ++d)
+        masks[d] = regex_dbs_[d]->match(f.model, scratch_[worker][d]);
+      if (m != nullptr) {
+        m->model.clear();
+        m->model.append(f.model);
+        std::copy(std::begin(masks), std::end(masks), m->masks);
+        m->valid = true;
+      }
+    }
   }
   bool unknown = false;
   for (const RuleRt& r : rules_) {
@@ -265,9 +277,16 @@ void PolicyEngine::tenant(const RequestFacts& f, BoundedString<64>& out) const n
   out.clear();
   switch (policy_.tenants.by) {
     case TenantBy::vlan: {
+      // The VLAN id in decimal (no snprintf on the worker, once per request).
       char buf[8];
-      int n = std::snprintf(buf, sizeof buf, "%u", unsigned{f.vlan});
-      out.append({buf, static_cast<size_t>(n > 0 ? n : 0)});
+      char* e = buf + sizeof buf;
+      char* b = e;
+      unsigned v = f.vlan;
+      do {
+        *--b = static_cast<char>('0' + v % 10);
+        v /= 10;
+      } while (v != 0);
+      out.append({b, static_cast<size_t>(e - b)});
       break;
     }
     case TenantBy::src_subnet: {

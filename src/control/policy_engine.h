@@ -10,6 +10,7 @@
 
 #include "classify/class_resolver.h"
 #include "classify/hs_db.h"
+#include "classify/model_name.h"
 #include "control/policy.h"
 #include "control/policy_yaml.h"
 
@@ -63,6 +64,14 @@ class PolicyEngine final : public ClassResolver {
   std::vector<RuleRt> rules_;
   std::vector<std::unique_ptr<HsDatabase>> regex_dbs_;
   mutable std::vector<std::vector<HsScratch>> scratch_;  // [worker][db]: each worker touches only its own
+  // [worker]: the regex masks of the last model scanned. A gateway sees the same few model
+  // names again and again: a compare of the name instead of a Hyperscan scan per request.
+  struct alignas(64) RegexMemo {
+    ModelName model;
+    uint64_t masks[8] = {};
+    bool valid = false;
+  };
+  mutable std::vector<RegexMemo> memo_;
   int tenant_slot_ = -1;
 };
 

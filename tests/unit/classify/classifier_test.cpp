@@ -328,6 +328,94 @@ TEST_F(ClassifierTest, OverBudgetDemotes) {
   EXPECT_EQ(cls.counters().budget_frames_dropped, 0u);
 }
 
+// Classes by the model: "a" 1 and "c" 3 (both priority 3), "b" 2 (priority 0).
+// While the model is unknown: class `pending_class`.
+struct ModelClassPolicy final : ClassResolver {
+  uint16_t pending_class = 0;
+  uint16_t classify(const RequestFacts& f, uint16_t, bool* pending) const noexcept override {
+    if (!f.model_known) {
+      if (pending != nullptr) *pending = true;
+      return pending_class;
+    }
+    return f.model == "a" ? 1 : f.model == "b" ? 2 : f.model == "c" ? 3 : 0;
+  }
+  uint16_t classify_flow(uint16_t, uint8_t, const uint8_t*, const uint8_t*) const noexcept override { return 0; }
+  void tenant(const RequestFacts&, BoundedString<64>&) const noexcept override {}
+  uint8_t priority(uint16_t c) const noexcept override { return c == 2 ? 0 : c == 0 ? 7 : 3; }
+  uint16_t default_class() const noexcept override { return 0; }
+  std::string_view class_name_of(uint16_t) const noexcept override { return "x"; }
+  ClassBudget budget(uint16_t) const noexcept override { return {}; }
+  uint16_t class_count() const noexcept override { return 4; }
+};
+
+// A connection with several open requests (HTTP/1.1 pipelining) is charged to
+// the most urgent class among them, the earliest request's on a tie; a request
+// ending hands the flow to the next most urgent one (update_flow_class keeps
+// the request it chose and compares only the one that changed with it).
+TEST_F(ClassifierTest, FlowTakesTheMostUrgentOpenRequest) {
+  ModelClassPolicy mp;
+  cls.set_policy(&mp, 1, 0);
+  auto post = [](std::string_view m) { return http1_post("/v1/chat/completions", chat_body(8, m)); };
+  auto ok = [] { return http1_ok("application/json", kUsage); };
+  TcpConn c = conn(40200);
+  c.send(true, post("a"), t0);
+  EXPECT_EQ(c.last.class_id, 1);
+  c.send(true, post("c"), t0);
+  EXPECT_EQ(c.last.class_id, 1) << "a tie: the earlier request";
+  c.send(true, post("b"), t0);
+  EXPECT_EQ(c.last.class_id, 2) << "more urgent";
+  c.send(false, ok(), t0);  // answers "a"
+  EXPECT_EQ(c.last.class_id, 2);
+  c.send(false, ok(), t0);  // answers "c"
+  EXPECT_EQ(c.last.class_id, 2);
+  c.send(true, post("c"), t0);
+  EXPECT_EQ(c.last.class_id, 2) << "\"b\" is still open";
+  c.send(false, ok(), t0);  // answers "b"
+  EXPECT_EQ(c.last.class_id, 3) << "the request left open";
+  c.send(false, ok(), t0);
+  EXPECT_EQ(c.last.class_id, 3) << "none open: the last class";
+  ASSERT_EQ(sink.recs.size(), 4u);
+
+  TcpConn d = conn(40201);
+  d.send(true, post("a"), t0);
+  d.send(true, post("c"), t0);
+  EXPECT_EQ(d.last.class_id, 1);
+  d.send(false, ok(), t0);  // the request the flow's class came from ends
+  EXPECT_EQ(d.last.class_id, 3);
+  d.send(true, post("a"), t0);
+  EXPECT_EQ(d.last.class_id, 3) << "a tie: the earlier request";
+
+  // HTTP/2: the earlier stream learns its class (priority 3) after a later one
+  // got another class of the same priority: the earlier one's wins the tie.
+  TcpConn e = conn(40202);
+  e.send(true, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24) + test::h2frame(4, 0, 0, ""), t0);
+  e.send(false, test::h2frame(4, 0, 0, ""), t0);
+  std::string hb;
+  test::hpack_lit(hb, ":method", "POST");
+  test::hpack_lit(hb, ":scheme", "http");
+  test::hpack_lit(hb, ":path", "/v1/chat/completions");
+  test::hpack_lit(hb, "content-type", "application/json");
+  const std::string body_c = chat_body(8, "c"), body_a = chat_body(8, "a");
+  e.send(true, test::h2frame(1, 0x4, 1, hb) + test::h2frame(0, 0, 1, body_c.substr(0, 10)), t0);
+  EXPECT_EQ(e.last.class_id, 0) << "stream 1: model not known yet";
+  e.send(true, test::h2frame(1, 0x4, 3, hb) + test::h2frame(0, 0x1, 3, body_a), t0);
+  EXPECT_EQ(e.last.class_id, 1);
+  e.send(true, test::h2frame(0, 0x1, 1, body_c.substr(10)), t0);
+  EXPECT_EQ(e.last.class_id, 3) << "a tie: the earlier stream";
+
+  // The request the flow's class came from becomes less urgent: another one takes over.
+  mp.pending_class = 2;  // priority 0 until the model is known
+  TcpConn g = conn(40203);
+  g.send(true, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24) + test::h2frame(4, 0, 0, ""), t0);
+  g.send(false, test::h2frame(4, 0, 0, ""), t0);
+  g.send(true, test::h2frame(1, 0x4, 1, hb) + test::h2frame(0, 0x1, 1, body_c), t0);
+  EXPECT_EQ(g.last.class_id, 3);
+  g.send(true, test::h2frame(1, 0x4, 3, hb) + test::h2frame(0, 0, 3, body_a.substr(0, 10)), t0);
+  EXPECT_EQ(g.last.class_id, 2) << "stream 3, pending, is more urgent";
+  g.send(true, test::h2frame(0, 0x1, 3, body_a.substr(10)), t0);
+  EXPECT_EQ(g.last.class_id, 3) << "stream 3 is now priority 3, after stream 1";
+}
+
 // Action drop: while the request over budget is open, its client's frames on
 // the connection are dropped (FIN still passes); when it ends they pass again.
 TEST_F(ClassifierTest, OverBudgetDropsClientFramesWhileOpen) {

@@ -23,6 +23,11 @@ const Case kCases[] = {
     {"POST", "/v1/chat/completions?api-version=2024-02-01", Endpoint::chat_completions, ""},
     {"POST", "/v1/embeddings?x=/v1/completions", Endpoint::embeddings, ""},
     {"POST", "/v1/completions#frag", Endpoint::completions, ""},
+    // Query or fragment past the first 16 bytes (and at a 16-byte boundary).
+    {"POST", "/v2/models/a-rather-long-model-name/infer?x=1#y", Endpoint::kserve_infer, "a-rather-long-model-name"},
+    {"POST", "/v2/models/a-rather-long-model-name/infer#?", Endpoint::kserve_infer, "a-rather-long-model-name"},
+    {"POST", "/v1/aaaaaaaaaa/c?/v1/chat/completions", Endpoint::other, ""},
+    {"POST", "/v1/aaaaaaaaaaaaaaaaaaaaaaaaaa/e#/v1/embeddings", Endpoint::other, ""},
     {"POST", "/v1/chat/complet%69ons", Endpoint::chat_completions, ""},
     {"POST", "/%76%31/chat/completions", Endpoint::chat_completions, ""},
     // Gateways mounting the API under a prefix

@@ -134,6 +134,12 @@ std::vector<Case> cases() {
   v.push_back({"escaped_model", Endpoint::chat_completions, "application/json",
                "{\"model\":\"org\\/m\\u0041\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}", 0, 1, 2, "org/m",
                false});
+  // Keys: escaped ones are never ours, nor longer ones or ones that only start like ours.
+  v.push_back({"key_forms", Endpoint::chat_completions, "application/json",
+               "{\"model\":\"m1\",\"us\\u0061ge\":{\"prompt_tokens\":7,\"completion_tokens\":8},"
+               "\"a_key_that_is_much_longer_than_thirty_two_bytes\":{\"usage\":1},\"usage_\":{\"prompt_tokens\":9},"
+               "\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6}}",
+               0, 4, 6, "m1", false});
   // The line template (token events that differ only in their text) against lines that differ
   // elsewhere, carry escapes, or carry usage: always what a full scan finds.
   auto chunk = [](std::string_view text, std::string_view tail) {

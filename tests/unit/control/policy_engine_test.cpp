@@ -102,6 +102,32 @@ TEST(PolicyEngine, FirstMatchWinsAndModelRulesWaitForTheModel) {
   EXPECT_TRUE(pending);
 }
 
+// The regex masks of the last model are kept per worker: a model like the last
+// one but longer, shorter or different gets its own scan; other workers theirs.
+TEST(PolicyEngine, RegexOfRepeatedAndChangingModels) {
+  auto e = compile(kPolicy);
+  ASSERT_TRUE(e);
+  const auto idx = [&](const char* n) { return *e->policy().class_index(n); };
+  Facts t;
+  t.f.model_known = true;
+  struct Case {
+    const char* model;
+    uint16_t worker;
+    const char* cls;
+  };
+  const Case cases[] = {
+      {"llama-3.1-8b", 0, "standard"}, {"llama-3.1-8b", 0, "standard"}, {"llama-3.", 0, "default"},
+      {"llama-3.1-8b", 0, "standard"}, {"llama-3.1", 0, "standard"},    {"llama-3", 0, "default"},
+      {"llama-3", 1, "default"},       {"llama-3.2", 1, "standard"},    {"llama-3", 0, "default"},
+      {"xllama-3.1", 0, "default"},    {"llama-3.1", 1, "standard"},    {"llama-3.1", 0, "standard"},
+      {"llama-3.x", 0, "default"},     {"llama-3.1", 0, "standard"},
+  };
+  for (const Case& c : cases) {
+    t.f.model = c.model;
+    EXPECT_EQ(e->classify(t.f, c.worker, nullptr), idx(c.cls)) << c.model << " on worker " << c.worker;
+  }
+}
+
 // A request on a connection picked up mid-stream whose header fields were
 // lost with the HPACK table: conditions on them are unknown, not false; a rule
 // matches only on the strength of its model condition.
@@ -170,6 +196,19 @@ TEST(PolicyEngine, TenantsByLongestPrefix) {
   t.f.src = t.src.data();
   e->tenant(t.f, out);
   EXPECT_EQ(out.view(), "wide");
+}
+
+// tenants by vlan: the VLAN id in decimal (0 for untagged frames).
+TEST(PolicyEngine, TenantsByVlan) {
+  auto e = compile("version: 1\ntenants: {by: vlan}\nclasses: [{name: default}]\n");
+  ASSERT_TRUE(e);
+  Facts t;
+  BoundedString<64> out;
+  for (uint16_t v : {uint16_t{0}, uint16_t{7}, uint16_t{10}, uint16_t{100}, uint16_t{4095}, uint16_t{65535}}) {
+    t.f.vlan = v;
+    e->tenant(t.f, out);
+    EXPECT_EQ(out.view(), std::to_string(v));
+  }
 }
 
 TEST(PolicyEngine, HeadersMustBeCapturedByTheRunningDaemon) {
