@@ -1,11 +1,8 @@
 // Instructions per frame of the classifier (docs/performance.md, "Response accounting"):
 // replays a capture once through one Classifier, as classifier_bench does, in `replay`, so that
 //   valgrind --tool=callgrind --toggle-collect='replay*' classifier_callgrind llm.pcap
-// counts only the classifier (not start-up, pcap reading or exit). Built by hand against a
-// build's classify library, same flags on both sides (see docs/performance.md):
-//   g++ -std=c++20 -O2 -g -Isrc -Ibuild/src -I/usr/include/hs -DAIQOS_SOURCE_ROOT='"."' \
-//       [-DAIQOS_RESP_SUM] tests/bench/classifier_callgrind.cpp \
-//       build/src/classify/libaiqos_classify.a -lhs -lnghttp2 -lsodium
+// counts only the classifier (not start-up, pcap reading or exit). Meson builds it with the
+// rest (build/tests/bench/classifier_callgrind); run it by hand.
 // AIQOS_RESP_SUM (trees with response accounting) prints a checksum of the records' response
 // fields: the same before and after a change that must not change results.
 #include <cstdio>

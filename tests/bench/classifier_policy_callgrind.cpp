@@ -1,16 +1,12 @@
 // Instructions per frame of the classifier under a policy (the bench policy: PolicyEngine rules,
 // model_regex, budgets armed), a capture replayed once, records copied out as RingRequestSink does:
-//   valgrind --tool=callgrind --toggle-collect='replay*' classifier_policy_callgrind \
-//       /tmp/mix/h2_replay_20000.pcap tests/bench/bench_policy.yaml
+//   valgrind --tool=callgrind --toggle-collect='replay*' classifier_policy_callgrind
+//       h2_replay_20000.pcap tests/bench/bench_policy.yaml
 // counts only the classifier (not start-up, pcap reading, policy loading or the final flush).
 // It prints a checksum of every record's fields (after a flush) and, with CLS=1 in the
 // environment (replay_cls, not for callgrind), a hash of every frame's class/drop/direction:
 // both must be the same before and after a change that must not change results.
-// Built by hand against a build's libraries (see classifier_callgrind.cpp):
-//   g++ -std=c++20 -O2 -g -Isrc -Ibuild/src -Itests/bench -I/usr/include/hs \
-//       tests/bench/classifier_policy_callgrind.cpp build/src/control/libaiqos_control.a \
-//       build/src/classify/libaiqos_classify.a -lhs -lnghttp2 -lsodium -lyaml-cpp -lspdlog -lfmt \
-//       -lhiredis -lboost_program_options -lpthread -o classifier_policy_callgrind
+// Meson builds it with the rest (build/tests/bench/classifier_policy_callgrind).
 #ifndef AIQOS_SOURCE_ROOT
 #define AIQOS_SOURCE_ROOT "."
 #endif
