@@ -213,6 +213,30 @@ void Classifier::set_class_name(RequestRecord& r) const noexcept {
   r.class_name.append(resolver_->class_name_of(r.class_id));
 }
 
+// What the rules see of request `s` now; `extra` holds the captured header
+// views. Names its tenant first if nothing did (the tenant header, else the
+// policy's tenants).
+void Classifier::request_facts(ReqSlot& s, RequestFacts& f,
+                               std::array<std::string_view, kMaxExtraHeaders>& extra) const noexcept {
+  RequestRecord& r = s.rec;
+  for (size_t i = 0; i < s.n_extra; ++i) extra[i] = s.extra[i].view();
+  f.proto = r.proto;
+  f.endpoint = r.endpoint;
+  f.method = r.method.view();
+  f.path = r.path.view();
+  f.authority = r.authority.view();
+  f.model = r.model.view();
+  f.model_known = r.model_source != ModelSource::none;
+  f.headers_partial = r.headers_partial;
+  f.extra = {extra.data(), s.n_extra};
+  f.vlan = r.vlan;
+  f.family = r.family;
+  f.src = r.src.data();
+  f.dst = r.dst.data();
+  if (r.tenant.empty()) resolver_->tenant(f, r.tenant);
+  f.tenant = r.tenant.view();
+}
+
 // Classifies one request with what is known of it now. `final`: the model
 // will not become any better known (body over, or none).
 void Classifier::classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept {
@@ -223,30 +247,43 @@ void Classifier::classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept {
     return;
   }
   std::array<std::string_view, kMaxExtraHeaders> extra{};
-  for (size_t i = 0; i < s.n_extra; ++i) extra[i] = s.extra[i].view();
   RequestFacts f;
-  f.proto = r.proto;
-  f.endpoint = r.endpoint;
-  f.method = r.method.view();
-  f.path = r.path.view();
-  f.authority = r.authority.view();
-  f.model = r.model.view();
-  f.model_known = final || r.model_source != ModelSource::none;
-  f.headers_partial = r.headers_partial;
-  f.extra = {extra.data(), s.n_extra};
-  f.vlan = r.vlan;
-  f.family = r.family;
-  f.src = r.src.data();
-  f.dst = r.dst.data();
-  if (r.tenant.empty()) resolver_->tenant(f, r.tenant);
-  f.tenant = r.tenant.view();
+  request_facts(s, f, extra);
+  f.model_known = f.model_known || final;
   bool pending = false;
   r.class_id = resolver_->classify(f, worker_, &pending);
   s.class_gen = policy_gen_;
+  s.charge_gen = policy_gen_;
   s.class_pending = pending && !final;
   charge_budgets(c, s, final || !s.class_pending);
   set_class_name(r);
   update_flow_class(c, &s);
+}
+
+// A request open across a policy reload, at its flow's first frame under the
+// new policy: a request still waiting for its model is decided by the new
+// rules as it would have been without the reload; one already decided is
+// re-evaluated by them from what it showed (its class and name follow, it
+// stays charged to the budgets that decided it and to no new one; one that
+// was demoted takes the new class's demotion when it has one).
+void Classifier::reclassify_request(FlowL7& c, ReqSlot& s) noexcept {
+  ++ctr_.requests_reclassified;
+  if (s.class_pending) return classify_request(c, s, false);
+  RequestRecord& r = s.rec;
+  std::array<std::string_view, kMaxExtraHeaders> extra{};
+  RequestFacts f;
+  request_facts(s, f, extra);
+  f.model_known = f.model_known || s.req_ended;
+  bool pending = false;
+  uint16_t cid = resolver_->classify(f, worker_, &pending);
+  if (r.budget == BudgetState::demoted) {
+    const ClassBudget b = resolver_->budget(cid);
+    if (b.demote) cid = b.demote_to;
+  }
+  r.class_id = cid;
+  s.class_gen = policy_gen_;
+  s.class_pending = pending && !s.req_ended;
+  set_class_name(r);
 }
 
 void Classifier::set_policy(const ClassResolver* r, uint32_t generation, uint16_t worker, uint16_t workers) noexcept {
@@ -269,7 +306,7 @@ uint32_t clamp_tokens(double t) noexcept { return static_cast<uint32_t>(std::cla
 // LLM tokens when the body has been read (budget.h). Over budget: the request
 // is demoted, or its client's frames are dropped (docs/qos.md).
 void Classifier::charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept {
-  if (s.class_gen != policy_gen_) return;
+  if (s.charge_gen != policy_gen_) return;
   const JsonFields* body = s.has_json ? &s.body.json().fields() : nullptr;
   if (budgets_.charge(s.charge, s.rec, body, final && s.req_ended, now_) == BudgetState::dropped) ++c.blocked;
 }
@@ -379,18 +416,50 @@ void Classifier::update_flow_class(FlowL7& c, const ReqSlot* changed) noexcept {
   c.flow->policy_gen = policy_gen_;
 }
 
-// The flow's class under the policy in force: a flow first seen (or last
-// classified) under another policy starts again from the L3 rules.
-uint16_t Classifier::flow_class(Flow& f) noexcept {
-  if (resolver_ == nullptr) return 0;
-  if (f.policy_gen != policy_gen_) {
-    const FlowKey& k = f.key;
-    bool client_lo = f.client_side == kSideLo;
-    f.class_id = resolver_->classify_flow(k.vlan, k.family, client_lo ? k.lo_addr.data() : k.hi_addr.data(),
-                                          client_lo ? k.hi_addr.data() : k.lo_addr.data());
-    f.policy_gen = policy_gen_;
+// The first frame of a flow under the policy in force: a new flow, or one
+// last classified under another generation (a reload). The L3 rules, then,
+// after a reload, what its L7 state still knows, evaluated by the new rules:
+// its open requests (HTTP), or its server name (TLS past its ClientHello).
+// Once per flow and policy generation.
+void Classifier::reclassify_flow(Flow& f) noexcept {
+  const bool reload = f.policy_gen != 0;
+  const FlowKey& k = f.key;
+  const bool client_lo = f.client_side == kSideLo;
+  f.class_id = resolver_->classify_flow(k.vlan, k.family, client_lo ? k.lo_addr.data() : k.hi_addr.data(),
+                                        client_lo ? k.hi_addr.data() : k.lo_addr.data());
+  f.policy_gen = policy_gen_;
+  if (!reload) return;
+  ++ctr_.flows_reclassified;
+  if (f.l7_kind == kL7Active && f.l7_index != 0) {
+    FlowL7& c = l7_[f.l7_index - 1];
+    for (uint32_t i = c.head; i != kNil; i = req_[i].next)
+      if (req_[i].class_gen != policy_gen_) reclassify_request(c, req_[i]);
+    update_flow_class(c);
+  } else if (f.l7_kind == kL7Done && f.l7_index != 0) {
+    RequestRecord r;
+    f.class_id = tls_class(f, tls_names_.name(f.l7_index - 1), r);
   }
-  return f.class_id;
+}
+
+// The class of a TLS connection by its ClientHello's server name (`r`: its
+// record, endpoints, authority and tenant filled here).
+uint16_t Classifier::tls_class(const Flow& f, std::string_view sni, RequestRecord& r) const noexcept {
+  set_endpoints(r, f.key, f.client_side == kSideLo);
+  r.proto = ReqProto::tls;
+  r.authority.append(sni);
+  r.endpoint = Endpoint::other;
+  RequestFacts facts;
+  facts.proto = ReqProto::tls;
+  facts.sni = sni;
+  facts.authority = sni;
+  facts.model_known = true;
+  facts.vlan = r.vlan;
+  facts.family = r.family;
+  facts.src = r.src.data();
+  facts.dst = r.dst.data();
+  resolver_->tenant(facts, r.tenant);
+  facts.tenant = r.tenant.view();
+  return resolver_->classify(facts, worker_, nullptr);
 }
 
 void Classifier::fail_flow(Flow& f, FlowL7* c, Unclassified why) noexcept {
@@ -406,6 +475,7 @@ void Classifier::fail_flow(Flow& f, FlowL7* c, Unclassified why) noexcept {
 void Classifier::on_flow_release(void* ctx, Flow& f, FlowRelease) noexcept {
   auto* self = static_cast<Classifier*>(ctx);
   if (f.l7_kind == kL7Active && f.l7_index != 0) self->l7_free(self->l7_[f.l7_index - 1]);
+  if (f.l7_kind == kL7Done && f.l7_index != 0) self->tls_names_.release(f.l7_index - 1);
   f.l7_index = 0;
   f.l7_kind = kL7None;
 }
@@ -434,6 +504,7 @@ PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> 
   }
   Flow& f = *lk.flow;
   pc.from_client = lk.from_client;
+  if (f.policy_gen != policy_gen_ && resolver_ != nullptr) reclassify_flow(f);
   // The fast path: a flow whose class L7 can no longer change (not TCP, TLS
   // after its ClientHello, unclassified) or a TCP segment that carries no
   // byte and no SYN/FIN/RST (a pure ACK) needs no reassembly and no parser.
@@ -446,7 +517,7 @@ PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> 
   } else {
     on_tcp(f, side, p, frame);
   }
-  pc.class_id = flow_class(f);
+  if (resolver_ != nullptr) pc.class_id = f.class_id;
   // A request over its budget with action drop: the client's frames on that
   // connection go no further (FIN and RST still pass, so it can close).
   if (f.l7_kind == kL7Active && l7_[f.l7_index - 1].blocked > 0 && lk.from_client == true &&
@@ -541,39 +612,33 @@ void Classifier::on_tcp(Flow& f, uint8_t side, const PacketInfo& p, std::span<co
 // and stop inspecting the flow, which stays classified.
 void Classifier::finish_tls(Flow& f, FlowL7& c) noexcept {
   const TlsClientHello& h = tls_[c.tls]->hello();
+  if (!c.swap_applied && c.l7->client_side() == ClientSide::swapped) {
+    ++ctr_.direction_swaps;
+    flows_->set_client_side(f, c.client_side());
+  }
   RequestRecord r;
   r.ts_ns = now_;
-  set_endpoints(r, f.key, c.client_side() == kSideLo);
-  r.proto = ReqProto::tls;
-  r.authority.append(h.sni);
-  r.endpoint = Endpoint::other;
   r.req_bytes = tls_[c.tls]->consumed();
   if (resolver_ != nullptr) {
-    RequestFacts facts;
-    facts.proto = ReqProto::tls;
-    facts.sni = h.sni;
-    facts.authority = h.sni;
-    facts.model_known = true;
-    facts.vlan = r.vlan;
-    facts.family = r.family;
-    facts.src = r.src.data();
-    facts.dst = r.dst.data();
-    resolver_->tenant(facts, r.tenant);
-    facts.tenant = r.tenant.view();
-    r.class_id = resolver_->classify(facts, worker_, nullptr);
+    r.class_id = tls_class(f, h.sni, r);
     f.class_id = r.class_id;
     f.policy_gen = policy_gen_;
+  } else {
+    set_endpoints(r, f.key, f.client_side == kSideLo);
+    r.proto = ReqProto::tls;
+    r.authority.append(h.sni);
+    r.endpoint = Endpoint::other;
   }
   set_class_name(r);
   ++ctr_.tls_hellos;
   ++ctr_.requests_emitted;
   sink_.emit(r);
-  if (!c.swap_applied && c.l7->client_side() == ClientSide::swapped) {
-    ++ctr_.direction_swaps;
-    flows_->set_client_side(f, c.client_side());
-  }
+  // The server name stays (shared by every flow naming it) for a reload to
+  // evaluate again; the parser and the L7 context go back to their pools.
+  const uint32_t name = tls_names_.acquire(h.sni);
+  if (name == NameTable::kNone) ++ctr_.tls_names_not_kept;
   l7_free(c);
-  f.l7_index = 0;
+  f.l7_index = name == NameTable::kNone ? 0 : name + 1;
   f.l7_kind = kL7Done;
   f.stream[0].release(*pool_);
   f.stream[1].release(*pool_);

@@ -30,6 +30,7 @@
 #include "classify/flow_table.h"
 #include "classify/json_model.h"
 #include "classify/l7_detect.h"
+#include "classify/name_table.h"
 #include "classify/packet_parse.h"
 #include "classify/request_record.h"
 #include "classify/tcp_reassembly.h"
@@ -47,6 +48,9 @@ struct ClassifierConfig {
   uint64_t body_scan_bytes = 1 << 20;  // request body bytes searched for the model
   uint32_t max_tls_handshakes = 1024;  // ClientHellos being parsed at once
   uint32_t tls_hello_bytes = 16384;    // largest ClientHello parsed
+  // Distinct TLS server names kept for connections past their ClientHello (a
+  // reload re-evaluates them: classify/name_table.h); 0: none kept.
+  uint32_t max_tls_names = 4096;
   uint64_t midstream_bytes = 16 << 20;  // resynchronisation buffers of picked-up connections, together
   int tenant_header = -1;            // index into l7.capture.extra, or -1
   // Bit i: l7.capture.extra[i] is a credential header; its value is replaced
@@ -128,6 +132,11 @@ struct ClassifierCounters : BudgetCounters {
   uint64_t midstream_conns = 0;  // connections picked up mid-stream (no SYN seen)
   uint64_t partial_headers = 0;  // requests whose header block was not decoded whole
   uint64_t tls_hellos = 0;       // ClientHellos parsed (SNI logged)
+  uint64_t tls_names_not_kept = 0;  // ... whose server name found no room (name table): L3 rules after a reload
+  // Policy reloads: flows re-evaluated under the new policy at their first
+  // frame after it, and the open requests re-evaluated with them.
+  uint64_t flows_reclassified = 0;
+  uint64_t requests_reclassified = 0;
   uint64_t budget_frames_dropped = 0;  // client frames of requests over budget (action drop)
   // Response accounting (response_tracker.h): where output tokens came from.
   uint64_t responses_usage = 0;      // the server reported usage
@@ -147,7 +156,9 @@ class Classifier {
 
   // The policy in force (RCU: the caller guarantees it outlives its use until
   // the next call), its generation, and this classifier's worker index.
-  // Flows classified under another generation are reclassified lazily.
+  // Flows classified under another generation are re-evaluated at their next
+  // frame: their open requests (and a TLS connection's server name) under
+  // the new rules, else the new L3 rules.
   void set_policy(const ClassResolver* r, uint32_t generation, uint16_t worker, uint16_t workers = 1) noexcept;
   // Fleet budgets (fleet_view.h): the view the fleet sync thread publishes and
   // this worker's consumption counters. Both outlive the classifier; null
@@ -178,6 +189,7 @@ class Classifier {
   const MidstreamBudget& midstream() const noexcept { return midstream_budget_; }
   uint32_t l7_in_use() const noexcept { return l7_in_use_; }
   uint32_t requests_in_use() const noexcept { return req_in_use_; }
+  const NameTable& tls_names() const noexcept { return tls_names_; }
   // Bytes allocated at construction (flow table, pool, L7 contexts, slots).
   uint64_t memory_bytes() const noexcept;
 
@@ -206,6 +218,7 @@ class Classifier {
   void finish_tls(Flow& f, FlowL7& c) noexcept;
   std::vector<std::unique_ptr<TlsClientHelloParser>> tls_;
   std::vector<uint32_t> tls_free_;
+  NameTable tls_names_;  // server names of TLS flows past their ClientHello (Flow::l7_index - 1)
   std::unique_ptr<ReqSlot[]> req_;
   uint32_t req_free_ = UINT32_MAX;
   uint32_t req_in_use_ = 0;
@@ -214,7 +227,10 @@ class Classifier {
   void classify_request(FlowL7& c, ReqSlot& s, bool final) noexcept;
   // `changed`: the one request whose class may have changed since the last call (null: any).
   void update_flow_class(FlowL7& c, const ReqSlot* changed = nullptr) noexcept;
-  uint16_t flow_class(Flow& f) noexcept;
+  void reclassify_flow(Flow& f) noexcept;
+  void reclassify_request(FlowL7& c, ReqSlot& s) noexcept;
+  void request_facts(ReqSlot& s, RequestFacts& f, std::array<std::string_view, kMaxExtraHeaders>& extra) const noexcept;
+  uint16_t tls_class(const Flow& f, std::string_view sni, RequestRecord& r) const noexcept;
   void set_class_name(RequestRecord& r) const noexcept;
 
   void charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept;

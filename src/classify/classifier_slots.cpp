@@ -8,7 +8,7 @@
 namespace aiqos {
 
 Classifier::Classifier(const ClassifierConfig& cfg, RequestSink& sink, const BodyMatcher* body_db)
-    : cfg_(cfg), sink_(sink), body_db_(body_db) {
+    : cfg_(cfg), sink_(sink), body_db_(body_db), tls_names_(cfg.max_tls_names) {
   // What connections picked up mid-stream hold while they resynchronise, together.
   midstream_budget_.cap = cfg_.midstream_bytes;
   cfg_.l7.midstream_budget = &midstream_budget_;
@@ -46,7 +46,8 @@ Classifier::~Classifier() {
 uint64_t Classifier::memory_bytes() const noexcept {
   return flows_->memory_bytes() + pool_->memory_bytes() + uint64_t{cfg_.max_l7_conns} * sizeof(FlowL7) +
          uint64_t{cfg_.max_requests} * sizeof(ReqSlot) +
-         uint64_t{cfg_.max_tls_handshakes} * (sizeof(TlsClientHelloParser) + cfg_.tls_hello_bytes);
+         uint64_t{cfg_.max_tls_handshakes} * (sizeof(TlsClientHelloParser) + cfg_.tls_hello_bytes) +
+         tls_names_.memory_bytes();
 }
 
 Classifier::FlowL7* Classifier::l7_alloc(Flow& f, uint8_t c2s_side) noexcept {

@@ -22,11 +22,13 @@ inline constexpr uint32_t kNil = UINT32_MAX;
 inline constexpr uint8_t kL7None = 0;          // no payload seen yet
 inline constexpr uint8_t kL7Active = 1;        // l7_index names a FlowL7
 inline constexpr uint8_t kL7Unclassified = 2;  // given up: frames pass without inspection
-inline constexpr uint8_t kL7Done = 3;          // classified (TLS: SNI seen); nothing more to parse
+inline constexpr uint8_t kL7Done = 3;          // classified (TLS: SNI seen); nothing more to parse;
+                                               // l7_index: 1 + its server name's NameTable slot, 0: none kept
 
 struct Classifier::ReqSlot {
   RequestRecord rec;
   uint32_t class_gen = 0;  // policy generation rec.class_id belongs to
+  uint32_t charge_gen = 0;  // policy generation whose budgets it is charged to (the one that decided it)
   BudgetCharge charge;     // what its budgets were charged, corrected when the response ends
   bool has_json = false;   // `body` was opened for this request (else it holds an earlier one's fields)
   ResponseTracker resp;

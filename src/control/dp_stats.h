@@ -67,6 +67,17 @@ namespace aiqos {
   X(models_found, counter, "aiqos_models_found_total", "", "Requests that named a model.", k.models_found)            \
   X(direction_swaps, counter, "aiqos_direction_swaps_total", "",                                                      \
     "Connections whose client and server L7 found the other way round.", k.direction_swaps)                           \
+  X(flows_reclassified, counter, "aiqos_flows_reclassified_total", "",                                              \
+    "Flows re-evaluated under a new policy at their first frame after a reload.", k.flows_reclassified)              \
+  X(requests_reclassified, counter, "aiqos_requests_reclassified_total", "",                                        \
+    "Open requests re-evaluated under a new policy (their flow's first frame after a reload).",                      \
+    k.requests_reclassified)                                                                                           \
+  X(tls_names_kept, gauge, "aiqos_tls_names_kept", "",                                                              \
+    "Distinct TLS server names kept for connections past their ClientHello (re-evaluated after a reload).",          \
+    c.tls_names().in_use())                                                                                            \
+  X(tls_names_not_kept, counter, "aiqos_tls_names_not_kept_total", "",                                              \
+    "TLS connections whose server name found no room: after a reload they take the L3 rules.",                       \
+    k.tls_names_not_kept)                                                                                              \
   X(midstream_conns, counter, "aiqos_midstream_connections_total", "",                                                \
     "TCP connections picked up mid-stream (open before aiqosd saw their handshake).", k.midstream_conns)              \
   X(midstream_partial_headers, counter, "aiqos_midstream_partial_headers_total", "",                                  \

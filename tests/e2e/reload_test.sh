@@ -11,14 +11,15 @@
 #   continuous  h2load POSTs gpt-4o chat requests for the whole phase while the policy is reloaded
 #               50 times: 40 by `aiqosctl policy reload` naming b.yaml, a.yaml, b.yaml... and a
 #               SIGHUP (the same file again) after every 4th. Every reload succeeds; h2load sees
-#               no failure; every request-log record says alpha or beta, and a record whose ts is
-#               more than AIQOS_RELOAD_MARGIN_MS (default 50) away from any reload names the
-#               class of the policy in force then.
+#               no failure; every request-log record says alpha or beta, and a record whose span
+#               (ts to ts + duration) is more than AIQOS_RELOAD_MARGIN_MS (default 50) away from any
+#               reload names the class of the policy in force then.
 #   ten-errors  `aiqosctl policy reload tests/unit/control/data/ten_errors.yaml`: exit 1, the
 #               error names each of the ten file:line:column; generation, classes and traffic
 #               are as before.
-#   slow-body   an embeddings request (classified from its headers) whose body is still coming
-#               when the policy changes keeps the class it was given (alpha), in the log too.
+#   slow-body   an embeddings request (classified alpha from its headers) whose body is still
+#               coming when the policy changes is re-evaluated by the new policy at its next frame:
+#               beta, in the log too (docs/architecture.md, "Policy snapshots and reload").
 #   At exit: no frame dropped for any reason, port 0 rx == port 1 tx and back, the kernels
 #   received what aiqosd sent, no request record dropped.
 #
@@ -304,7 +305,7 @@ classes_kept ten-errors "$classes_before"
 check_request ten-errors /v1/chat/completions "$CHAT_BODY" "$cls_before" "ten-errors"
 alive_check "ten-errors"
 
-# ---- slow-body: a request's class survives a reload that comes while its body is on the way ----
+# ---- slow-body: a request open across a reload takes the new policy's class ----
 ctl policy reload "$POL_A" >/dev/null 2>"$TB_DIR/reload.err" || fail "slow-body: reload a.yaml: $(cat "$TB_DIR/reload.err")"
 # curl -T - sends the headers at once and the body as it comes from the pipe (POST, not PUT).
 {
@@ -322,10 +323,10 @@ wait "$SLOW_PID" || true
 BG_PIDS=()
 code=$(cat "$TB_DIR/curl.slow-body.code" 2>/dev/null || true)
 cls=$(record_class slow-body)
-if [[ $code == 200 && $cls == alpha ]]; then
-	pass "slow-body: headers under a.yaml, body end under b.yaml: 200, logged as alpha"
+if [[ $code == 200 && $cls == beta ]]; then
+	pass "slow-body: headers under a.yaml, body end under b.yaml: 200, re-evaluated and logged as beta"
 else
-	fail "slow-body: HTTP '$code', logged as '$cls' (want 200, alpha: the class given under the policy in force when the request was seen)"
+	fail "slow-body: HTTP '$code', logged as '$cls' (want 200, beta: an open request is re-evaluated by the policy a reload brings)"
 fi
 check_request after-slow /v1/embeddings '{"model":"text-embedding-3-small","input":"x"}' beta "slow-body: next request"
 
@@ -376,7 +377,8 @@ fi
 
 # The request log against the timeline of reloads. Every record: alpha or beta. Tagged requests:
 # the class wanted. h2load's records (path without ?t=): one per request h2load started, each in
-# the class of the policy in force unless within MARGIN_MS of a reload. Record ts is aiqosd's
+# the class of the policy in force unless its span (ts to ts + duration_ms: a request open across a
+# reload is re-evaluated by the new policy) comes within MARGIN_MS of a reload. Record ts is aiqosd's
 # clock; the tagged requests (our clock just before and after each) measure its offset from ours,
 # and the check uses ts corrected by that (a linear fit).
 if "$PY" - "$REQLOG" "$TB_DIR/timeline" "$PROBES" "$MARGIN_MS" "${H2_STARTED:-0}" "${H2_SUCCEEDED:-0}" <<'PY'; then
@@ -456,6 +458,7 @@ examples = []
 for r in load:
     t = epoch(r["ts"])
     t -= skew(t)
+    t_end = t + (r.get("duration_ms") or 0) / 1000
     counts[r["class"]] = counts.get(r["class"], 0) + 1
     i = bisect.bisect_right(starts, t) - 1  # the last reload asked for before t
     if i >= 0 and t <= tl[i][1]:
@@ -463,9 +466,9 @@ for r in load:
     if i >= 0 and t < tl[i][1] + margin:
         near += 1
         continue  # during reload i or just after it: either class
-    if i + 1 < len(tl) and t > tl[i + 1][0] - margin:
+    if i + 1 < len(tl) and t_end > tl[i + 1][0] - margin:
         near += 1
-        continue  # just before the next one
+        continue  # open when the next one came, or just before it: either class
     pol = tl[i][2] if i >= 0 else "a"
     if r["class"] != want_cls[pol]:
         wrong += 1
@@ -483,11 +486,12 @@ if wrong:
     out("FAIL", f"{wrong} records away from any reload carry the other policy's class: {examples}")
 else:
     out("PASS", f"all {len(load) - near} records more than {margin_ms:g} ms from a reload carry the class of the policy then in force")
-# Clock-free: in ts order the class changes once per policy change and never goes back and forth
-# (boundaries closer than 1 ms count as one: with several workers each takes a new snapshot at
-# the top of its own poll loop). The ts of each change against the reload's [t0, t1] measures
-# aiqosd's clock too.
-seq = sorted((epoch(r["ts"]), r["class"]) for r in load)
+# Clock-free: in order of their end (ts + duration: a request open across a reload is
+# re-evaluated by the new policy at its connection's next frame, at the latest its last) the
+# class changes once per policy change and never goes back and forth (boundaries closer than
+# 1 ms count as one: with several workers each takes a new snapshot at the top of its own poll
+# loop). The time of each change against the reload's [t0, t1] measures aiqosd's clock too.
+seq = sorted((epoch(r["ts"]) + (r.get("duration_ms") or 0) / 1000, r["class"]) for r in load)
 bounds = [seq[k][0] for k in range(1, len(seq)) if seq[k][1] != seq[k - 1][1]]
 clusters = []
 for t in bounds:
@@ -499,14 +503,14 @@ changes = [(t0, t1, p) for (t0, t1, p), prev in zip(tl, ["a"] + [x[2] for x in t
 first_ok = not seq or seq[0][1] == "alpha"
 if len(clusters) == len(changes) and first_ok:
     offs = [(c[0] - t1, c[0] - t0) for c, (t0, t1, _) in zip(clusters, changes)]
-    out("PASS", f"in ts order the class switches {len(changes)} times, once per policy change, never back and forth")
+    out("PASS", f"in order of their end the class switches {len(changes)} times, once per policy change, never back and forth")
     if offs:
         out("INFO", f"aiqosd's ts minus our clock at the class switches: in [{offs[0][0] * 1000:+.1f}, "
                     f"{offs[0][1] * 1000:+.1f}] ms at the first, [{offs[-1][0] * 1000:+.1f}, {offs[-1][1] * 1000:+.1f}] ms at the last "
                     f"({changes[-1][0] - changes[0][0]:.1f} s later)")
 else:
     short = [(round(c[0], 6), len(c)) for c in clusters][:10]
-    out("FAIL", f"in ts order the class switches at {len(clusters)} places (want {len(changes)}, one per policy change; "
+    out("FAIL", f"in order of their end the class switches at {len(clusters)} places (want {len(changes)}, one per policy change; "
                 f"first record {seq[0][1] if seq else None}): {short}")
 n200 = sum(1 for r in load if r.get("status") == 200 and not r.get("incomplete") and not r.get("reset"))
 # h2load -D abandons the requests in flight when its time is up (neither succeeded nor

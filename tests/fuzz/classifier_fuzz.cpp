@@ -2,11 +2,13 @@
 // records) over a list of frames, with small bounds so that every one of them
 // is hit, then the memory bounds are asserted.
 //
-//   byte 0: mode (bit 0: policy body patterns on; bit 1: flush at the end)
+//   byte 0: mode (bit 0: policy body patterns on; bit 1: flush at the end;
+//                 bit 2: a policy, and time step 254 reloads it)
 //   then frames: time step u8 (x 1 ms; 255: jump 100 s, to expire flows),
 //                length u16 (little endian, cut to 2048), the frame bytes.
 //
 // tests/fuzz/make_seeds.py writes seeds in this format from real captures.
+#include <string_view>
 #include <vector>
 
 #include "classify/classifier.h"
@@ -28,6 +30,37 @@ struct CheckingRequestSink : RequestSink {
     FUZZ_CHECK(r.model_source != ModelSource::none || r.model.len == 0);
     fuzz::touch(r.model.view());
   }
+};
+
+// Four classes from what a request shows (a rule on the model first: pending
+// until it is known); class 1 over 1 request/s is demoted to 2. Each reload
+// shifts every answer (`salt`).
+struct FuzzPolicy final : ClassResolver {
+  uint16_t salt = 0;
+  uint16_t classify(const RequestFacts& f, uint16_t, bool* pending) const noexcept override {
+    if (!f.model_known && pending != nullptr) *pending = true;
+    uint32_t h = salt;
+    for (std::string_view s : {f.model, f.sni, f.path, f.tenant})
+      for (char c : s) h = h * 31 + static_cast<uint8_t>(c);
+    return static_cast<uint16_t>(h % 4);
+  }
+  uint16_t classify_flow(uint16_t vlan, uint8_t, const uint8_t*, const uint8_t*) const noexcept override {
+    return static_cast<uint16_t>((vlan + salt) % 4);
+  }
+  void tenant(const RequestFacts&, BoundedString<64>& out) const noexcept override { out.append("t"); }
+  uint8_t priority(uint16_t c) const noexcept override { return static_cast<uint8_t>((c * 2 + salt) % 8); }
+  uint16_t default_class() const noexcept override { return 0; }
+  std::string_view class_name_of(uint16_t) const noexcept override { return "c"; }
+  ClassBudget budget(uint16_t c) const noexcept override {
+    ClassBudget b;
+    if (c == 1) {
+      b.requests_per_second = 1;
+      b.demote = true;
+      b.demote_to = 2;
+    }
+    return b;
+  }
+  uint16_t class_count() const noexcept override { return 4; }
 };
 
 const BodyMatcher* matcher() {
@@ -66,6 +99,7 @@ ClassifierConfig small_config() {
   c.body_scan_bytes = 4096;
   c.max_tls_handshakes = 2;
   c.tls_hello_bytes = 2048;
+  c.max_tls_names = 2;
   return c;
 }
 
@@ -76,6 +110,7 @@ void check_bounds(const Classifier& cls, const ClassifierConfig& cfg) {
   FUZZ_CHECK(cls.flows().size() <= cfg.flows.max_flows);
   FUZZ_CHECK(cls.l7_in_use() <= cfg.max_l7_conns);
   FUZZ_CHECK(cls.requests_in_use() <= cfg.max_requests);
+  FUZZ_CHECK(cls.tls_names().in_use() <= cfg.max_tls_names);
 }
 
 }  // namespace
@@ -87,11 +122,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckingRequestSink sink;
   Classifier cls(cfg, sink, (mode & 1) ? matcher() : nullptr);
   const uint64_t mem = cls.memory_bytes();
+  FuzzPolicy policies[2];
+  policies[1].salt = 1;
+  uint32_t gen = 1;
+  if (mode & 4) cls.set_policy(&policies[0], gen, 0);
 
   uint64_t now = 1'000'000'000'000;
   std::vector<uint8_t> frame;
   while (!in.empty()) {
     uint8_t dt = in.u8();
+    if ((mode & 4) && dt == 254) {  // a reload: the other policy, a new generation
+      ++gen;
+      cls.set_policy(&policies[gen & 1], gen, 0);
+      dt = 0;
+    }
     now += dt == 255 ? 100'000'000'000 : uint64_t{dt} * 1'000'000;
     size_t len = std::min<size_t>(in.u16(), 2048);
     std::span<const uint8_t> b = in.bytes(len);
@@ -111,6 +155,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(cls.reassembly().bytes_in_use() == 0);
     FUZZ_CHECK(cls.l7_in_use() == 0);
     FUZZ_CHECK(cls.requests_in_use() == 0);
+    FUZZ_CHECK(cls.tls_names().in_use() == 0);
   }
   return 0;
 }

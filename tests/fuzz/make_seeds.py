@@ -101,6 +101,19 @@ def encode_frames(frames, limit=MAX_SEED):
     return bytes(out)
 
 
+def with_reloads(seed, every=7):
+    """The same frames under a policy (mode bit 2), reloaded before every `every`th frame."""
+    out = bytearray(seed[:1])
+    out[0] |= 4
+    off, n = 1, 0
+    while off + 3 <= len(seed):
+        ln = struct.unpack("<H", seed[off + 1:off + 3])[0]
+        n += 1
+        out += bytes([254 if n % every == 0 else seed[off]]) + seed[off + 1:off + 3 + ln]
+        off += 3 + ln
+    return bytes(out)
+
+
 def h2_frames(stream_bytes):
     """(type, flags, stream, payload) of HTTP/2 frames after an optional preface."""
     b = stream_bytes
@@ -189,6 +202,7 @@ def main():
         for i, f in picks.items():
             s.add("packet_parse", f"{case}-{i}", f)
         s.add("classifier", case, encode_frames(frames))
+        s.add("classifier", f"{case}-reloads", with_reloads(encode_frames(frames)))
         convs = conversations(frames)
         conv = convs[0]
         s.add("l7_detect", case, encode_conversation(conv))

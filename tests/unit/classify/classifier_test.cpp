@@ -1,7 +1,8 @@
 // The classifier's own logic over synthetic TCP connections: a request's
 // life (head seen, model from the body, emitted with its fields when the
-// response ends, incomplete on a flush), classes under a policy reload (a new
-// generation reclassifies lazily; a request keeps the class it was given),
+// response ends, incomplete on a flush), classes under a policy reload (a
+// flow and its open requests, or its TLS server name, are re-evaluated at its
+// first frame under the new generation),
 // and budgets as the classifier applies them (demoted, dropped frames, token
 // budgets reconciled with the usage the server reported).
 #include "classify/classifier.h"
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "classifier_fixture.h"
+#include "data/tls_fixtures.h"
 
 namespace aiqos {
 namespace {
@@ -228,36 +230,48 @@ TEST_F(ClassifierTest, ModelRuleWaitsForTheBody) {
   EXPECT_EQ(sink.recs[1].class_name.view(), "bulk");
 }
 
-// A policy reload: the flow starts again from the new policy's L3 rules at
-// its next frame; a request in flight keeps the class (and name) it was given
-// under the old one; the next request is classified under the new one.
-TEST_F(ClassifierTest, PolicyReloadReclassifiesLazily) {
+// A policy reload: each flow is re-evaluated at its first frame under the new
+// policy. A request in flight takes the class the new rules give what it
+// showed (the flow's frames and its record, name included); a connection
+// with no request open starts again from the new L3 rules; the next request
+// is classified under the new policy.
+TEST_F(ClassifierTest, PolicyReloadReevaluatesOpenRequests) {
   ModelPolicy next = pol;
   next.hit = 2;
   next.flow = 3;
   next.names = {"bulk2", "gold2", "silver2", "l3-2"};
   use_policy();
+  TcpConn idle = conn(40014);
+  exchange(idle, t0, req);
+  EXPECT_EQ(idle.last.class_id, 1);
   TcpConn c = conn(40004);
   c.send(true, req, t0);
   EXPECT_EQ(c.last.class_id, 1);
   cls.set_policy(&next, 2, 0);
-  // The response's first frame: the flow's class is the new policy's L3 class.
+  // The response's first frame: the open request, by the new rules.
   c.send(false, http1_ok("application/json", kUsage), t0 + 1 * kMs);
-  EXPECT_EQ(c.last.class_id, 3);
-  ASSERT_EQ(sink.recs.size(), 1u);
-  EXPECT_EQ(sink.recs[0].class_id, 1) << "classified under generation 1";
-  EXPECT_EQ(sink.recs[0].class_name.view(), "gold");
+  EXPECT_EQ(c.last.class_id, 2);
+  ASSERT_EQ(sink.recs.size(), 2u);
+  EXPECT_EQ(sink.recs[1].class_id, 2) << "re-evaluated under generation 2";
+  EXPECT_EQ(sink.recs[1].class_name.view(), "silver2");
+  // No request open: the new L3 rules.
+  idle.frame(true, 0x10, {}, t0 + 1 * kMs);
+  EXPECT_EQ(idle.last.class_id, 3);
+  EXPECT_EQ(cls.counters().flows_reclassified, 2u);
+  EXPECT_EQ(cls.counters().requests_reclassified, 1u);
   c.send(true, req, t0 + 2 * kMs);
   EXPECT_EQ(c.last.class_id, 2) << "the next request: generation 2";
   c.send(false, http1_ok("application/json", kUsage), t0 + 3 * kMs);
-  ASSERT_EQ(sink.recs.size(), 2u);
-  EXPECT_EQ(sink.recs[1].class_id, 2);
-  EXPECT_EQ(sink.recs[1].class_name.view(), "silver2");
+  ASSERT_EQ(sink.recs.size(), 3u);
+  EXPECT_EQ(sink.recs[2].class_id, 2);
+  EXPECT_EQ(sink.recs[2].class_name.view(), "silver2");
+  EXPECT_EQ(cls.counters().requests_reclassified, 1u) << "once per flow and generation";
 }
 
 // A request decided under one policy and whose body ends under the next
-// keeps its class and name, and is charged to none of the new budgets.
-TEST_F(ClassifierTest, RequestAcrossReloadKeepsItsClass) {
+// takes the new rules' class and name, but is charged to none of the new
+// budgets (the old ones charged it).
+TEST_F(ClassifierTest, RequestAcrossReloadIsNotChargedAgain) {
   pol.model_rule = false;  // decided at the head
   pol.miss = 2;
   ModelPolicy next = pol;
@@ -274,10 +288,32 @@ TEST_F(ClassifierTest, RequestAcrossReloadKeepsItsClass) {
   c.send(false, http1_ok("application/json", kUsage), t0 + 2 * kMs);
   ASSERT_EQ(sink.recs.size(), 1u);
   EXPECT_EQ(sink.recs[0].class_id, 2);
-  EXPECT_EQ(sink.recs[0].class_name.view(), "silver");
+  EXPECT_EQ(sink.recs[0].class_name.view(), "silver2");
   EXPECT_EQ(sink.recs[0].budget, BudgetState::within);
   EXPECT_EQ(sink.recs[0].est_tokens, 0u) << "no token budget charged";
   EXPECT_EQ(cls.counters().over_tokens, 0u);
+}
+
+// A request demoted under the old policy stays demoted across a reload: the
+// new rules' class, demoted as that class's budget says.
+TEST_F(ClassifierTest, DemotedRequestStaysDemotedAcrossReload) {
+  pol.hit_budget.requests_per_second = 1;
+  pol.hit_budget.demote = true;
+  pol.hit_budget.demote_to = 2;
+  use_policy();
+  TcpConn c = conn(40015);
+  exchange(c, t0, req);
+  c.send(true, req, t0 + 1 * kMs);  // over 1/s: demoted to 2
+  EXPECT_EQ(c.last.class_id, 2);
+  ModelPolicy next = pol;
+  next.names = {"bulk2", "gold2", "silver2", "l3-2"};
+  next.hit_budget.demote_to = 3;
+  cls.set_policy(&next, 2, 0);
+  c.send(false, http1_ok("application/json", kUsage), t0 + 2 * kMs);
+  EXPECT_EQ(c.last.class_id, 3);
+  ASSERT_EQ(sink.recs.size(), 2u);
+  EXPECT_EQ(sink.recs[1].budget, BudgetState::demoted);
+  EXPECT_EQ(sink.recs[1].class_name.view(), "l3-2");
 }
 
 // A request whose class waits for its model, with a reload in between: it is
@@ -510,6 +546,80 @@ TEST_F(ClassifierTest, TopFlowsShowsL7AndModel) {
   ASSERT_EQ(cls.top_flows(out, 4, by_model), 1u);
   EXPECT_EQ(port(out[0]), 40010);
   EXPECT_EQ(cls.top_flows(out, 1, FlowFilter{}), 1u) << "at most max";
+}
+
+// TLS connections by their ClientHello's server name: `sni` is class `hit`,
+// other names and other requests `miss`, flows before any `flow`.
+struct SniPolicy final : ClassResolver {
+  std::string sni = "api.openai.com";
+  uint16_t hit = 1, miss = 0, flow = 3;
+  uint16_t classify(const RequestFacts& f, uint16_t, bool*) const noexcept override {
+    return f.proto == ReqProto::tls && f.sni == sni ? hit : miss;
+  }
+  uint16_t classify_flow(uint16_t, uint8_t, const uint8_t*, const uint8_t*) const noexcept override { return flow; }
+  void tenant(const RequestFacts&, BoundedString<64>&) const noexcept override {}
+  uint8_t priority(uint16_t) const noexcept override { return 3; }
+  uint16_t default_class() const noexcept override { return 0; }
+  std::string_view class_name_of(uint16_t) const noexcept override { return "c"; }
+  ClassBudget budget(uint16_t) const noexcept override { return {}; }
+  uint16_t class_count() const noexcept override { return 4; }
+};
+
+// A real client's ClientHello (curl, SNI api.openai.com), then TLS records.
+void tls_connection(TcpConn& c, uint64_t t) {
+  c.open(t);
+  c.send(true, std::string_view(reinterpret_cast<const char*>(tls_client_hello_curl_bin), tls_client_hello_curl_bin_len), t);
+  c.send(false, std::string(300, '\x17'), t);
+}
+
+// A TLS connection past its ClientHello keeps its class by server name
+// across a reload: the new rules evaluate the name again (not the L3
+// rules); every connection naming the same server shares one kept name.
+TEST(ClassifierTls, ReloadReevaluatesTheServerName) {
+  RecordSink sink;
+  Classifier cls{test::small_config(), sink};
+  SniPolicy pol, next;
+  next.hit = 2;
+  cls.set_policy(&pol, 1, 0);
+  const uint64_t t0 = 1000 * kMs;
+  TcpConn a{cls, 40200}, b{cls, 40201};
+  a.sport = b.sport = 443;
+  tls_connection(a, t0);
+  tls_connection(b, t0);
+  EXPECT_EQ(a.last.class_id, 1);
+  ASSERT_EQ(sink.recs.size(), 2u);
+  EXPECT_EQ(sink.recs[0].authority.view(), "api.openai.com");
+  EXPECT_EQ(cls.tls_names().in_use(), 1u) << "one name for both connections";
+  cls.set_policy(&next, 2, 0);
+  a.send(false, std::string(100, '\x17'), t0 + 1 * kMs);
+  EXPECT_EQ(a.last.class_id, 2) << "the server name under the new rules";
+  next.sni = "other.example.com";
+  cls.set_policy(&next, 3, 0);
+  b.send(true, std::string(100, '\x17'), t0 + 2 * kMs);
+  EXPECT_EQ(b.last.class_id, 0) << "a name no rule names any more";
+  EXPECT_EQ(cls.counters().flows_reclassified, 2u);
+  cls.flush();
+  EXPECT_EQ(cls.tls_names().in_use(), 0u) << "released with the flows";
+}
+
+// No room for the name (here: none kept at all): counted, and after a reload
+// the connection falls back to the new L3 rules.
+TEST(ClassifierTls, NameNotKeptFallsBackToL3Rules) {
+  RecordSink sink;
+  ClassifierConfig cfg = test::small_config();
+  cfg.max_tls_names = 0;
+  Classifier cls{cfg, sink};
+  SniPolicy pol, next;
+  next.hit = 2;
+  cls.set_policy(&pol, 1, 0);
+  TcpConn a{cls, 40202};
+  a.sport = 443;
+  tls_connection(a, 1000 * kMs);
+  EXPECT_EQ(a.last.class_id, 1);
+  EXPECT_EQ(cls.counters().tls_names_not_kept, 1u);
+  cls.set_policy(&next, 2, 0);
+  a.send(false, std::string(100, '\x17'), 1001 * kMs);
+  EXPECT_EQ(a.last.class_id, 3);
 }
 
 }  // namespace
