@@ -57,11 +57,8 @@ bool Appliance::load_policy(std::string& errors) {
   }
   pending_ = std::move(*r.policy);
   policy_file_ = opts_.policy;
-  // The policy's limits size the classifier when a policy is given.
-  const Limits& l = pending_.limits;
-  opts_.flows = static_cast<uint32_t>(l.flows);
-  opts_.reassembly_bytes = l.reassembly_bytes_total;
-  opts_.reassembly_flow_bytes = static_cast<uint32_t>(l.reassembly_bytes_per_flow);
+  // The policy's limits size the classifier when a policy is given, over the command line.
+  for (const std::string& w : apply_policy_limits(pending_.limits, opts_)) spdlog::warn("{}", w);
   return load_salt(errors);
 }
 
