@@ -203,7 +203,8 @@ bool build_policy(Words& w, Command& c) {
   bool run = w.parse(
       "Usage: aiqosctl policy reload [FILE]\n"
       "  Parse, validate and publish FILE (relative paths are resolved here);\n"
-      "  without FILE, reload the file in force. On error the running policy stays.");
+      "  without FILE, reload the file in force. On error the running policy stays.\n"
+      "  Changed limits are not applied: they size tables at start (restart_needed).");
   c.name = "policy.reload";
   if (w.vm.count("file")) c.args["file"] = std::filesystem::absolute(w.str("file")).string();
   return run;

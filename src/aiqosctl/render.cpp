@@ -227,6 +227,19 @@ void render(std::ostream& out, const std::string& cmd, const json& data, bool as
     return;
   }
   if (cmd == "classes") return print_classes(out, data);
+  if (cmd == "policy.reload" && data.is_object() && data.contains("restart_needed")) {
+    // Limits the reload could not apply: in force only after a restart.
+    json rest = data;
+    json keys = rest["restart_needed"];
+    rest.erase("restart_needed");
+    print_tree(out, rest);
+    if (keys.is_array() && !keys.empty()) {
+      std::string list;
+      for (auto& k : keys) list += (list.empty() ? "" : ", ") + scalar(k);
+      out << "warning: " << list << " changed: limits apply at start; restart aiqosd to apply them\n";
+    }
+    return;
+  }
   if (cmd == "stats" && data.is_object() && data.contains("keys") && data["keys"].is_array())
     return print_request_stats(out, data);
   if (data.is_null()) {

@@ -41,6 +41,22 @@ nlohmann::json class_json(const ClassCfg& c, const std::vector<ClassCfg>& all) {
   return j;
 }
 
+// The limits in force (fixed at start, whatever a reload's file says).
+nlohmann::json limits_json(const Limits& l) {
+  auto s = [](uint64_t ns) { return static_cast<double>(ns) / 1e9; };
+  return {{"flows", l.flows},
+          {"reassembly_bytes_per_flow", l.reassembly_bytes_per_flow},
+          {"reassembly_bytes_total", l.reassembly_bytes_total},
+          {"streams_per_connection", l.streams_per_connection},
+          {"header_block_bytes", l.header_block_bytes},
+          {"hpack_table_bytes", l.hpack_table_bytes},
+          {"request_body_scan_bytes", l.request_body_scan_bytes},
+          {"idle_timeout_s",
+           {{"tcp", s(l.idle_timeout.tcp_ns)},
+            {"tcp_closing", s(l.idle_timeout.tcp_closing_ns)},
+            {"other", s(l.idle_timeout.other_ns)}}}};
+}
+
 }  // namespace
 
 Appliance::Appliance(Options opts) : opts_(std::move(opts)) {}
@@ -48,6 +64,7 @@ Appliance::Appliance(Options opts) : opts_(std::move(opts)) {}
 bool Appliance::load_policy(std::string& errors) {
   if (opts_.policy.empty()) {
     pending_ = PolicyEngine::builtin_default();
+    limits_ = limits_of(opts_);
     return load_salt(errors);
   }
   LoadResult r = load_policy_file(opts_.policy);
@@ -57,11 +74,9 @@ bool Appliance::load_policy(std::string& errors) {
   }
   pending_ = std::move(*r.policy);
   policy_file_ = opts_.policy;
-  // The policy's limits size the classifier when a policy is given.
-  const Limits& l = pending_.limits;
-  opts_.flows = static_cast<uint32_t>(l.flows);
-  opts_.reassembly_bytes = l.reassembly_bytes_total;
-  opts_.reassembly_flow_bytes = static_cast<uint32_t>(l.reassembly_bytes_per_flow);
+  // The policy's limits size the classifier when a policy is given, over the command line.
+  for (const std::string& w : apply_policy_limits(pending_.limits, opts_)) spdlog::warn("{}", w);
+  limits_ = limits_of(opts_);
   return load_salt(errors);
 }
 
@@ -154,9 +169,19 @@ CtlResult Appliance::reload(const std::string& file_in) {
     spdlog::error("policy reload rejected, the running policy stays:\n{}", r.format_errors());
     return CtlResult::failure(r.format_errors());
   }
+  // Limits size tables allocated at start: the rest of the policy applies, these wait for a restart.
+  const std::vector<std::string> changed = limits_changed(limits_, r.policy->limits);
   CtlResult res = publish_locked(std::move(*r.policy), file);
   if (res.ok) {
     ++reloads_ok_;
+    res.data["restart_needed"] = changed;
+    if (!changed.empty()) {
+      std::string keys;
+      for (const std::string& k : changed) keys += (keys.empty() ? "" : ", ") + k;
+      spdlog::warn("policy reload: {} changed, the rest of the policy is in force; limits size tables at "
+                   "start: restart aiqosd to apply them (the values it started with stay until then)",
+                   keys);
+    }
   } else {
     ++reloads_failed_;
     spdlog::error("policy reload rejected, the running policy stays:\n{}", res.error);
@@ -203,7 +228,8 @@ CtlResult Appliance::policy_show() {
                              {"default_class", p.classes[p.default_class].name},
                              {"classes", cls},
                              {"rules", rules},
-                             {"capture_headers", dp_.capture_headers()}});
+                             {"capture_headers", dp_.capture_headers()},
+                             {"limits", limits_json(limits_)}});
 }
 
 CtlResult Appliance::policy_reload(const std::string& file) { return reload(file); }

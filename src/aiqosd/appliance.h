@@ -71,6 +71,7 @@ class Appliance final : public ControlApi {
   std::unique_ptr<FleetSync> fleet_;  // fleet budgets on Redis (its own thread); made by init()
   std::mutex mu_;
   Policy pending_;        // loaded before init, published by init()
+  Limits limits_;         // in force: fixed at start (a reload that changes them says so)
   std::string policy_file_;
   uint32_t generation_ = 0;
   std::chrono::system_clock::time_point loaded_at_{};

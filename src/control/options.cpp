@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdlib>
+#include <type_traits>
 #include <ostream>
 #include <unistd.h>
 
@@ -43,6 +44,46 @@ const char* dispatch_mode_name(DispatchMode m) noexcept {
     case DispatchMode::software: return "software";
     default: return "auto";
   }
+}
+
+std::vector<std::string> apply_policy_limits(const Limits& l, Options& o) {
+  std::vector<std::string> replaced;
+  const Options def;
+  auto take = [&](auto& opt, auto def_v, uint64_t v, const char* flag, const char* key) {
+    using T = std::remove_reference_t<decltype(opt)>;
+    if (opt != def_v && opt != v)
+      replaced.push_back(std::string(flag) + " " + std::to_string(opt) + " is replaced by the policy's " + key +
+                         " " + std::to_string(v));
+    opt = static_cast<T>(v);  // the loader's ranges fit (policy.h)
+  };
+  take(o.flows, def.flows, l.flows, "--flows", "limits.flows");
+  take(o.reassembly_bytes, def.reassembly_bytes, l.reassembly_bytes_total, "--reassembly-bytes",
+       "limits.reassembly_bytes_total");
+  take(o.reassembly_flow_bytes, def.reassembly_flow_bytes, l.reassembly_bytes_per_flow, "--reassembly-flow-bytes",
+       "limits.reassembly_bytes_per_flow");
+  o.h2_streams = static_cast<uint32_t>(l.streams_per_connection);
+  o.header_block_bytes = static_cast<uint32_t>(l.header_block_bytes);
+  o.hpack_table_bytes = static_cast<uint32_t>(l.hpack_table_bytes);
+  o.body_scan_bytes = l.request_body_scan_bytes;
+  o.idle_tcp_ns = l.idle_timeout.tcp_ns;
+  o.idle_tcp_closing_ns = l.idle_timeout.tcp_closing_ns;
+  o.idle_other_ns = l.idle_timeout.other_ns;
+  return replaced;
+}
+
+Limits limits_of(const Options& o) {
+  Limits l;
+  l.flows = o.flows;
+  l.reassembly_bytes_total = o.reassembly_bytes;
+  l.reassembly_bytes_per_flow = o.reassembly_flow_bytes;
+  l.streams_per_connection = o.h2_streams;
+  l.header_block_bytes = o.header_block_bytes;
+  l.hpack_table_bytes = o.hpack_table_bytes;
+  l.request_body_scan_bytes = o.body_scan_bytes;
+  l.idle_timeout.tcp_ns = o.idle_tcp_ns;
+  l.idle_timeout.tcp_closing_ns = o.idle_tcp_closing_ns;
+  l.idle_timeout.other_ns = o.idle_other_ns;
+  return l;
 }
 
 ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,

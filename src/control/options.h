@@ -12,6 +12,8 @@
 
 namespace aiqos {
 
+struct Limits;  // control/policy.h
+
 enum class DispatchMode : uint8_t { auto_, rss, software };
 
 struct Options {
@@ -51,6 +53,15 @@ struct Options {
   uint32_t requests = 16384;            // requests in flight at once
   uint64_t reassembly_bytes = 32 << 20; // out-of-order buffer, all flows together
   uint32_t reassembly_flow_bytes = 256 << 10;  // out-of-order buffer of one direction
+  // From the policy's `limits` only (apply_policy_limits); no command-line option. Without a
+  // policy, the classifier's defaults (which are also the policy's).
+  uint32_t h2_streams = 128;               // HTTP/2 streams tracked at once per connection
+  uint32_t header_block_bytes = 64 << 10;  // one header block (HTTP/1 section; HTTP/2 as sent and decoded)
+  uint32_t hpack_table_bytes = 64 << 10;   // cap on each HPACK dynamic table mirrored
+  uint64_t body_scan_bytes = 1 << 20;      // request body bytes searched for the model; 0: none
+  uint64_t idle_tcp_ns = 300'000'000'000ULL;         // established TCP flow idle timeout
+  uint64_t idle_tcp_closing_ns = 15'000'000'000ULL;  // after FIN or RST
+  uint64_t idle_other_ns = 60'000'000'000ULL;        // UDP and other IP
   std::vector<std::string> capture_headers;  // extra request headers reported
   std::string tenant_header;            // a captured header naming the tenant
   // Credential tenants: the key of their hash. The file is read (or created) at start;
@@ -96,5 +107,13 @@ std::vector<std::string> offline_eal_args(const Options& opts, const std::string
                                           const std::string& empty_pcap);
 
 const char* dispatch_mode_name(DispatchMode m) noexcept;
+
+// A policy's `limits` replace the sizing options, command line included (--flows,
+// --reassembly-bytes, --reassembly-flow-bytes): the policy wins. Returns one line for each
+// such option given a value other than its default that the policy replaced, for a warning.
+std::vector<std::string> apply_policy_limits(const Limits& l, Options& o);
+// The limits the dataplane runs with under `o`: apply_policy_limits(limits_of(o), o) changes
+// nothing.
+Limits limits_of(const Options& o);
 
 }  // namespace aiqos

@@ -271,6 +271,29 @@ const char* match_proto_name(MatchProto p) noexcept {
   return "?";
 }
 
+// ---------------------------------------------------------------- limits
+
+// A field added to Limits must be compared here (and carried by apply_policy_limits, options.h).
+static_assert(sizeof(Limits) == 10 * sizeof(uint64_t), "limits_changed() compares every field");
+
+std::vector<std::string> limits_changed(const Limits& a, const Limits& b) {
+  std::vector<std::string> out;
+  auto cmp = [&](uint64_t x, uint64_t y, const char* key) {
+    if (x != y) out.emplace_back(std::string("limits.") + key);
+  };
+  cmp(a.flows, b.flows, "flows");
+  cmp(a.reassembly_bytes_per_flow, b.reassembly_bytes_per_flow, "reassembly_bytes_per_flow");
+  cmp(a.reassembly_bytes_total, b.reassembly_bytes_total, "reassembly_bytes_total");
+  cmp(a.streams_per_connection, b.streams_per_connection, "streams_per_connection");
+  cmp(a.header_block_bytes, b.header_block_bytes, "header_block_bytes");
+  cmp(a.hpack_table_bytes, b.hpack_table_bytes, "hpack_table_bytes");
+  cmp(a.request_body_scan_bytes, b.request_body_scan_bytes, "request_body_scan_bytes");
+  cmp(a.idle_timeout.tcp_ns, b.idle_timeout.tcp_ns, "idle_timeout.tcp");
+  cmp(a.idle_timeout.tcp_closing_ns, b.idle_timeout.tcp_closing_ns, "idle_timeout.tcp_closing");
+  cmp(a.idle_timeout.other_ns, b.idle_timeout.other_ns, "idle_timeout.other");
+  return out;
+}
+
 // ---------------------------------------------------------------- model
 
 bool Match::empty() const noexcept {

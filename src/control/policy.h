@@ -94,7 +94,8 @@ struct IdleTimeouts {
   uint64_t other_ns = 60'000'000'000ULL;        // UDP and other IP
 };
 
-// Per worker (each worker has its own tables of these sizes).
+// Per worker (each worker has its own tables of these sizes). They size tables
+// allocated at start: a reload cannot change them (limits_changed()).
 struct Limits {
   uint64_t flows = 262144;
   uint64_t reassembly_bytes_per_flow = 64 * 1024;
@@ -105,6 +106,15 @@ struct Limits {
   uint64_t request_body_scan_bytes = 1024 * 1024;
   IdleTimeouts idle_timeout;
 };
+
+// Upper bounds the loader enforces: the classifier holds these in 32 bits.
+inline constexpr uint64_t kMaxReassemblyFlowBytes = uint64_t{1} << 30;  // reassembly_bytes_per_flow
+inline constexpr uint64_t kMaxHeaderBytes = uint64_t{16} << 20;  // header_block_bytes, hpack_table_bytes
+
+// The keys of `limits` whose values differ between `a` and `b`, as a policy file
+// names them ("limits.flows", "limits.idle_timeout.tcp"), in the order of
+// docs/policy.md. Empty when they are all equal.
+std::vector<std::string> limits_changed(const Limits& a, const Limits& b);
 
 enum class TenantBy : uint8_t { none, vlan, src_subnet, header };
 const char* tenant_by_name(TenantBy b) noexcept;

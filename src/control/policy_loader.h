@@ -61,7 +61,7 @@ class PolicyLoader : public yaml::Reader {
   bool fleet_scope(const Field& f, const Policy& p);
 
   // ---- value kinds (policy_yaml.cpp)
-  std::optional<uint64_t> size(const Field& f, uint64_t min);
+  std::optional<uint64_t> size(const Field& f, uint64_t min, uint64_t max = UINT64_MAX);
   std::optional<uint64_t> duration(const Field& f);
   std::optional<Prefix> prefix(const Field& f);
   std::optional<std::string> glob(const Field& f, bool fold);

@@ -85,10 +85,14 @@ LoadResult PolicyLoader::finish(Policy& p) {
 
 // ---- value kinds
 
-std::optional<uint64_t> PolicyLoader::size(const Field& f, uint64_t min) {
+std::optional<uint64_t> PolicyLoader::size(const Field& f, uint64_t min, uint64_t max) {
   auto v = parsed(f, parse_size, "a size like 64KiB or 1MB (B, KB, MB, GB, KiB, MiB, GiB)");
   if (v && *v < min) {
     expected(f, "at least " + std::to_string(min) + " bytes");
+    return std::nullopt;
+  }
+  if (v && *v > max) {
+    expected(f, "at most " + std::to_string(max) + " bytes");
     return std::nullopt;
   }
   return v;
@@ -195,13 +199,14 @@ void PolicyLoader::limits(const Field& f, Policy& p) {
   if (auto v = m->get("streams_per_connection"))
     set(l.streams_per_connection, integer(*v, 1, 65535, "a stream count"));
   std::optional<Field> per_flow_f;
+  // The classifier holds the per-flow, header and HPACK bounds in 32 bits (policy.h).
   if (auto v = m->get("reassembly_bytes_per_flow")) {
     per_flow_f = v;
-    set(l.reassembly_bytes_per_flow, size(*v, 1024));
+    set(l.reassembly_bytes_per_flow, size(*v, 1024, kMaxReassemblyFlowBytes));
   }
   if (auto v = m->get("reassembly_bytes_total")) set(l.reassembly_bytes_total, size(*v, 1024));
-  if (auto v = m->get("header_block_bytes")) set(l.header_block_bytes, size(*v, 1024));
-  if (auto v = m->get("hpack_table_bytes")) set(l.hpack_table_bytes, size(*v, 0));
+  if (auto v = m->get("header_block_bytes")) set(l.header_block_bytes, size(*v, 1024, kMaxHeaderBytes));
+  if (auto v = m->get("hpack_table_bytes")) set(l.hpack_table_bytes, size(*v, 0, kMaxHeaderBytes));
   if (auto v = m->get("request_body_scan_bytes")) set(l.request_body_scan_bytes, size(*v, 0));
   if (l.reassembly_bytes_per_flow > l.reassembly_bytes_total) {
     Field at = per_flow_f ? *per_flow_f : m->self;

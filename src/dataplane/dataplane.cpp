@@ -15,7 +15,7 @@
 #include <new>
 #include <stdexcept>
 
-#include "control/policy.h"  // is_credential_header
+#include "dataplane/classifier_config.h"
 #include "dataplane/mbuf_meta.h"
 #include "dataplane/stats_snapshot.h"
 
@@ -55,38 +55,6 @@ Dataplane::~Dataplane() {
     rte_free(wc);
   }
   rte_free(sh_.qsv);
-}
-
-static ClassifierConfig classifier_config(const Options& o, const std::vector<std::string>& extra_capture,
-                                          std::vector<std::string>& capture_out) {
-  ClassifierConfig c;
-  c.flows.max_flows = o.flows;
-  c.reassembly.pool_bytes = o.reassembly_bytes;
-  c.reassembly.max_ooo_bytes_per_flow = o.reassembly_flow_bytes;
-  c.max_l7_conns = o.l7_conns;
-  c.max_requests = o.requests;
-  for (const auto& h : o.capture_headers)
-    if (!c.l7.capture.extra.add(h)) fail("--capture-header " + h + ": not a lowercase header name, or too many headers");
-  for (const auto& h : extra_capture)
-    if (c.l7.capture.extra.find(h) < 0 && !c.l7.capture.extra.add(h))
-      fail("policy capture header " + h + ": not a lowercase header name, or more than " +
-           std::to_string(kMaxExtraHeaders) + " headers");
-  if (!o.tenant_header.empty()) {
-    int i = c.l7.capture.extra.find(o.tenant_header);
-    if (i < 0 && !c.l7.capture.extra.add(o.tenant_header))
-      fail("--tenant-header " + o.tenant_header + ": not a lowercase header name, or too many headers");
-    c.tenant_header = c.l7.capture.extra.find(o.tenant_header);
-  }
-  for (size_t i = 0; i < c.l7.capture.extra.size(); ++i) {
-    capture_out.emplace_back(c.l7.capture.extra.name(i));
-    // Only a tenant header may be a credential (loader, options); its value is hashed.
-    if (!is_credential_header(c.l7.capture.extra.name(i))) continue;
-    if (o.tenant_salt.len < kCredentialSaltMin)
-      fail("tenant header " + capture_out.back() + " is a credential: it needs --tenant-salt-file");
-    c.hashed_extra = static_cast<uint8_t>(c.hashed_extra | (1u << i));
-  }
-  c.tenant_salt = o.tenant_salt;
-  return c;
 }
 
 void Dataplane::plan_ports(const Options& opts) {
@@ -281,6 +249,10 @@ void Dataplane::init(const Options& opts, const std::vector<std::string>& extra_
   }
   spdlog::info("classifier: {} flows, {} L7 connections, {} requests in flight, {} MiB per worker", opts.flows,
                opts.l7_conns, opts.requests, sh_.workers[0]->cls->memory_bytes() >> 20);
+  spdlog::info("classifier bounds: {} HTTP/2 streams a connection, {} B header blocks, {} B HPACK tables, "
+               "{} B of request body scanned; idle timeouts tcp {} s, closing {} s, other {} s",
+               opts.h2_streams, opts.header_block_bytes, opts.hpack_table_bytes, opts.body_scan_bytes,
+               opts.idle_tcp_ns / 1e9, opts.idle_tcp_closing_ns / 1e9, opts.idle_other_ns / 1e9);
 
   // RX timestamps: net_pcap stamps frames with their capture time once the
   // field is registered (whatever its offload flags say); NICs that support

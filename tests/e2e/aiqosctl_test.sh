@@ -61,6 +61,9 @@ n=$("$CTL" --socket "$SOCK" --json stats --by model | python3 -c 'import json,sy
 ((n <= 10)) && pass "stats reset zeroed the statistics ($n requests since)" || fail "stats reset: $n requests after"
 expect 1 "^aiqosctl: $DIR/p.yaml:1:1:" -- policy reload "$DIR/p.yaml"
 (cd "$DIR" && expect 1 "^aiqosctl: $DIR/rel.yaml:1:1:" -- policy reload rel.yaml) # resolved client-side
+# A reload whose limits changed is published; the limits wait for a restart and aiqosctl says so.
+expect 0 '^warning: limits.flows, limits.idle_timeout.tcp changed: limits apply at start; restart aiqosd' -- policy reload "$DIR/limits.yaml"
+expect 0 '"restart_needed": \[' -- --json policy reload "$DIR/limits.yaml"
 expect 0 '^interactive +[0-9]' -- policy show
 expect 0 '^ +on: +no' -- status
 expect 0 'bypass: +yes' -- bypass on

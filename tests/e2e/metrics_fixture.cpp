@@ -42,6 +42,10 @@ class FixtureApi : public aiqos::ControlApi {
   }
   aiqos::CtlResult policy_show() override { return aiqos::CtlResult::success({{"classes", classes_json()}}); }
   aiqos::CtlResult policy_reload(const std::string& file) override {
+    // A file named *limits.yaml stands for one whose limits differ from those in force.
+    if (file.ends_with("limits.yaml"))
+      return aiqos::CtlResult::success(
+          {{"generation", 2}, {"file", file}, {"restart_needed", {"limits.flows", "limits.idle_timeout.tcp"}}});
     return aiqos::CtlResult::failure(file + ":1:1: the fixture has no policy loader");
   }
   aiqos::CtlResult classes() override { return aiqos::CtlResult::success(classes_json()); }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "control/policy.h"
+
 #include <sstream>
 #include <string>
 #include <vector>
@@ -28,6 +30,44 @@ TEST(Options, Defaults) {
   EXPECT_EQ(o.dispatch, DispatchMode::auto_);
   EXPECT_TRUE(o.promiscuous);
   EXPECT_EQ(o.rx_rate_pps, 0u);
+}
+
+// A policy's limits replace the sizing options; the others (l7-conns...) stay. An option given a
+// value the policy replaces is reported for a warning; one left at its default is not.
+TEST(Options, PolicyLimitsReplaceTheCommandLine) {
+  Options o;
+  ASSERT_EQ(parse({"--flows", "1000", "--l7-conns", "77"}, o), ParseOutcome::run);
+  Limits l;
+  l.flows = 2048;
+  l.reassembly_bytes_total = 8 << 20;
+  l.reassembly_bytes_per_flow = 32 << 10;
+  l.streams_per_connection = 16;
+  l.header_block_bytes = 8 << 10;
+  l.hpack_table_bytes = 0;
+  l.request_body_scan_bytes = 0;
+  l.idle_timeout = {30'000'000'000ULL, 5'000'000'000ULL, 10'000'000'000ULL};
+  std::vector<std::string> w = apply_policy_limits(l, o);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0], "--flows 1000 is replaced by the policy's limits.flows 2048");
+  EXPECT_EQ(o.flows, 2048u);
+  EXPECT_EQ(o.l7_conns, 77u);
+  EXPECT_EQ(o.reassembly_bytes, 8u << 20);
+  EXPECT_EQ(o.reassembly_flow_bytes, 32u << 10);
+  EXPECT_EQ(o.h2_streams, 16u);
+  EXPECT_EQ(o.header_block_bytes, 8u << 10);
+  EXPECT_EQ(o.hpack_table_bytes, 0u);
+  EXPECT_EQ(o.body_scan_bytes, 0u);
+  EXPECT_EQ(o.idle_tcp_ns, 30'000'000'000ULL);
+  EXPECT_EQ(o.idle_tcp_closing_ns, 5'000'000'000ULL);
+  EXPECT_EQ(o.idle_other_ns, 10'000'000'000ULL);
+  // limits_of gives back what was applied (what a reload is compared with).
+  EXPECT_TRUE(limits_changed(limits_of(o), l).empty());
+  EXPECT_TRUE(apply_policy_limits(l, o).empty()) << "the same values again: nothing replaced";
+  // Without a policy the limits in force are the options' (the classifier's defaults for the
+  // keys without an option): a policy with default limits differs only in the sized ones.
+  EXPECT_EQ(limits_changed(limits_of(Options{}), Limits{}),
+            (std::vector<std::string>{"limits.flows", "limits.reassembly_bytes_per_flow",
+                                      "limits.reassembly_bytes_total"}));
 }
 
 TEST(Options, Values) {

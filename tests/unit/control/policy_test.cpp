@@ -470,6 +470,68 @@ TEST(PolicyLoad, Limits) {
   expect_one_error("version: 1\nlimits: [1]\nclasses: [{name: default}]\n", 2, 9, "limits", "expected a mapping");
 }
 
+// The ranges fit what the classifier holds: 32-bit header, HPACK and per-flow bounds; an HPACK
+// table of 0 and a body scan of 0 (never) are allowed.
+TEST(PolicyLoad, LimitsRangesFitTheClassifier) {
+  auto r = load("version: 1\nlimits: {hpack_table_bytes: 0, request_body_scan_bytes: 0, header_block_bytes: 16MiB}\n"
+                "classes: [{name: default}]\n");
+  ASSERT_TRUE(r.ok()) << r.format_errors();
+  EXPECT_EQ(r.policy->limits.hpack_table_bytes, 0u);
+  EXPECT_EQ(r.policy->limits.request_body_scan_bytes, 0u);
+  EXPECT_EQ(r.policy->limits.header_block_bytes, 16 * Ki * Ki);
+  expect_one_error("version: 1\nlimits: {header_block_bytes: 5GiB}\nclasses: [{name: default}]\n", 2, 30,
+                   "limits.header_block_bytes", "at most 16777216 bytes");
+  expect_one_error("version: 1\nlimits: {hpack_table_bytes: 17MiB}\nclasses: [{name: default}]\n", 2, 29,
+                   "limits.hpack_table_bytes", "at most 16777216 bytes");
+  expect_one_error("version: 1\nlimits: {reassembly_bytes_per_flow: 4GiB, reassembly_bytes_total: 8GiB}\n"
+                   "classes: [{name: default}]\n",
+                   2, 37, "limits.reassembly_bytes_per_flow", "at most 1073741824 bytes");
+  expect_one_error("version: 1\nlimits: {streams_per_connection: 65536}\nclasses: [{name: default}]\n", 2, 34,
+                   "limits.streams_per_connection", "1..65535");
+}
+
+// A reload names the limits it cannot apply: each key, as a policy file writes it.
+TEST(PolicyLimits, ChangedNamesEachKey) {
+  const Limits d;
+  EXPECT_TRUE(limits_changed(d, d).empty());
+  struct Case {
+    void (*set)(Limits&);
+    const char* key;
+  };
+  const Case cases[] = {
+      {[](Limits& l) { l.flows = 1; }, "limits.flows"},
+      {[](Limits& l) { l.reassembly_bytes_per_flow = 1; }, "limits.reassembly_bytes_per_flow"},
+      {[](Limits& l) { l.reassembly_bytes_total = 1; }, "limits.reassembly_bytes_total"},
+      {[](Limits& l) { l.streams_per_connection = 1; }, "limits.streams_per_connection"},
+      {[](Limits& l) { l.header_block_bytes = 1; }, "limits.header_block_bytes"},
+      {[](Limits& l) { l.hpack_table_bytes = 1; }, "limits.hpack_table_bytes"},
+      {[](Limits& l) { l.request_body_scan_bytes = 1; }, "limits.request_body_scan_bytes"},
+      {[](Limits& l) { l.idle_timeout.tcp_ns = 1; }, "limits.idle_timeout.tcp"},
+      {[](Limits& l) { l.idle_timeout.tcp_closing_ns = 1; }, "limits.idle_timeout.tcp_closing"},
+      {[](Limits& l) { l.idle_timeout.other_ns = 1; }, "limits.idle_timeout.other"},
+  };
+  Limits all;
+  std::vector<std::string> want;
+  for (const Case& c : cases) {
+    Limits one;
+    c.set(one);
+    EXPECT_EQ(limits_changed(d, one), std::vector<std::string>{c.key});
+    EXPECT_EQ(limits_changed(one, d), std::vector<std::string>{c.key}) << "either way";
+    c.set(all);
+    want.push_back(c.key);
+  }
+  EXPECT_EQ(limits_changed(d, all), want) << "every key, in the order of docs/policy.md";
+  // From files: a reload of the same limits written otherwise changes nothing.
+  auto a = load("version: 1\nlimits: {flows: 1024, idle_timeout: {tcp: 2m}}\nclasses: [{name: default}]\n");
+  auto b = load("version: 1\nlimits: {idle_timeout: {tcp: 120s}, flows: 1024}\nclasses: [{name: default}]\n");
+  auto c = load("version: 1\nlimits: {flows: 1024, streams_per_connection: 16, idle_timeout: {tcp: 30s}}\n"
+                "classes: [{name: default}]\n");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_TRUE(limits_changed(a.policy->limits, b.policy->limits).empty());
+  EXPECT_EQ(limits_changed(a.policy->limits, c.policy->limits),
+            (std::vector<std::string>{"limits.streams_per_connection", "limits.idle_timeout.tcp"}));
+}
+
 TEST(PolicyLoad, ManyErrorsAreSortedByPosition) {
   auto r = load("version: 1\nclasses:\n  - {name: default, rate: x}\n  - {name: b, rate: y}\nrules:\n"
                 "  - {class: nope}\n");
