@@ -110,6 +110,12 @@ size_t Http2Connection::step(Dir d, const uint8_t* p, size_t n) noexcept {
     }
     case St::frame_header: {
       if (s.hdr_have == 0 && n >= s.hdr.size()) {  // the whole header at hand: a fixed-size copy
+        // A whole unpadded DATA frame at hand (a streamed token, a body
+        // chunk) outside a header block: in one go.
+        const uint32_t len = (uint32_t{p[0]} << 16) | (uint32_t{p[1]} << 8) | p[2];
+        if (p[3] == kData && !(p[4] & kFlagPadded) && !s.in_block && len <= cfg_.max_frame_size &&
+            n - s.hdr.size() >= len && (rd32(p + 5) & 0x7fffffffu) != 0)
+          return whole_data_frame(d, p, len);
         std::memcpy(s.hdr.data(), p, s.hdr.size());
         on_frame_header(d);
         return s.hdr.size();
@@ -357,11 +363,7 @@ void Http2Connection::on_body(Dir d, const uint8_t* p, size_t n, bool last) noex
         if (last) ++stats_.stray_frames;
         return;
       }
-      if (d == Dir::c2s && !(st->flags & kReqEnded)) {
-        sink_.on_request_body(st->id, {p, n});
-      } else if (d == Dir::s2c && (st->flags & kRespFinal) && !(st->flags & kRespEnded)) {
-        sink_.on_response_body(st->id, {p, n});
-      }
+      data_body(d, *st, p, n);
       return;
     }
     case kHeaders:
@@ -389,6 +391,54 @@ void Http2Connection::on_body(Dir d, const uint8_t* p, size_t n, bool last) noex
   }
 }
 
+// DATA bytes of a tracked stream: to the request or the response while that
+// side is open (a response only once its final headers came).
+void Http2Connection::data_body(Dir d, StreamSlot& st, const uint8_t* p, size_t n) noexcept {
+  if (d == Dir::c2s && !(st.flags & kReqEnded)) {
+    sink_.on_request_body(st.id, {p, n});
+  } else if (d == Dir::s2c && (st.flags & kRespFinal) && !(st.flags & kRespEnded)) {
+    sink_.on_response_body(st.id, {p, n});
+  }
+}
+
+// END_STREAM on a DATA frame of a tracked stream.
+void Http2Connection::data_end(Dir d, StreamSlot* st) noexcept {
+  if (d == Dir::c2s && !(st->flags & kReqEnded)) {
+    st->flags |= kReqEnded;
+    sink_.on_request_end(st->id);
+    maybe_close(st);
+  } else if (d == Dir::s2c && (st->flags & kRespFinal) && !(st->flags & kRespEnded)) {
+    st->flags |= kRespEnded;
+    sink_.on_response_end(st->id);
+    maybe_close(st);
+  }
+}
+
+// The same steps as on_frame_header -> begin_payload -> on_body -> on_frame_end
+// for a DATA frame without padding whose header and `len` payload bytes are
+// all at `p` (the caller checked the frame is valid there): one stream lookup.
+size_t Http2Connection::whole_data_frame(Dir d, const uint8_t* p, uint32_t len) noexcept {
+  Side& s = side(d);
+  s.len = len;
+  s.type = kData;
+  s.flags = p[4];
+  s.stream = rd32(p + 5) & 0x7fffffffu;
+  s.pad_len = 0;
+  s.fix_need = 0;
+  s.fix_have = 0;
+  ++stats_.frames[static_cast<size_t>(d)];
+  if (len == 0 && !(s.flags & kFlagEndStream)) return s.hdr.size();
+  StreamSlot* st = find_stream(s.stream);
+  if (st == nullptr) {
+    if (len > 0) ++stats_.stray_frames;
+    return s.hdr.size() + len;
+  }
+  if (len > 0) data_body(d, *st, p + s.hdr.size(), len);
+  if (failed()) return s.hdr.size() + len;
+  if (s.flags & kFlagEndStream) data_end(d, st);
+  return s.hdr.size() + len;
+}
+
 void Http2Connection::on_settings_entry(Dir d) noexcept {
   Side& s = side(d);
   const uint8_t* f = s.fix.data();
@@ -406,17 +456,7 @@ void Http2Connection::on_frame_end(Dir d) noexcept {
   switch (s.type) {
     case kData:
       if (s.flags & kFlagEndStream) {
-        StreamSlot* st = find_stream(s.stream);
-        if (!st) break;
-        if (d == Dir::c2s && !(st->flags & kReqEnded)) {
-          st->flags |= kReqEnded;
-          sink_.on_request_end(st->id);
-          maybe_close(st);
-        } else if (d == Dir::s2c && (st->flags & kRespFinal) && !(st->flags & kRespEnded)) {
-          st->flags |= kRespEnded;
-          sink_.on_response_end(st->id);
-          maybe_close(st);
-        }
+        if (StreamSlot* st = find_stream(s.stream)) data_end(d, st);
       }
       break;
     case kSettings:

@@ -158,6 +158,9 @@ class Http2Connection {
   Side& side(Dir d) noexcept { return sides_[static_cast<size_t>(d)]; }
   size_t step(Dir d, const uint8_t* p, size_t n) noexcept;
   void on_frame_header(Dir d) noexcept;
+  size_t whole_data_frame(Dir d, const uint8_t* p, uint32_t len) noexcept;
+  void data_body(Dir d, StreamSlot& st, const uint8_t* p, size_t n) noexcept;
+  void data_end(Dir d, StreamSlot* st) noexcept;
   void begin_payload(Dir d) noexcept;
   void on_prefix(Dir d) noexcept;
   void on_settings_entry(Dir d) noexcept;
