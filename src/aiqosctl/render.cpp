@@ -105,7 +105,7 @@ void print_generic_table(std::ostream& out, const json& arr) {
   }
   // JSON objects arrive with sorted keys: put the identifying columns first.
   static const std::vector<std::string> kFirst = {"port", "worker", "lcore", "name", "key", "class",
-                                                  "client", "src", "server", "dst", "proto", "model",
+                                                  "client", "src", "server", "dst", "proto", "model", "server_name",
                                                   "endpoint", "tenant"};
   auto rank = [](const std::string& c) {
     auto it = std::find(kFirst.begin(), kFirst.end(), c);

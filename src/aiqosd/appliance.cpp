@@ -318,6 +318,7 @@ CtlResult Appliance::flows(const FlowQuery& q) {
                    {"l7", kL7[fi.l7 < 5 ? fi.l7 : 0]},
                    {"class", e.class_name(fi.class_id)},
                    {"model", fi.last_model.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::string(fi.last_model.view()))},
+                   {"server_name", fi.server_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::string(fi.server_name.view()))},
                    {"open_requests", fi.open_requests},
                    {"bytes_from_client", fi.bytes[cs]},
                    {"bytes_from_server", fi.bytes[ss]},

@@ -80,6 +80,7 @@ struct FlowInfo {
   L7 l7 = l7_none;
   uint32_t open_requests = 0;
   BoundedString<64> last_model;  // of the latest request whose model was known
+  BoundedString<128> server_name;  // TLS past its ClientHello: the SNI (kept names only)
 };
 
 // "-", "h1", "h2", "tls" or "unclassified" (as `aiqosctl flows` shows it).

@@ -33,7 +33,10 @@ size_t Classifier::top_flows(FlowInfo* out, size_t max, const FlowFilter& filter
     fi.created_ns = f.created_ns;
     fi.last_seen_ns = f.last_seen_ns;
     if (f.l7_kind == kL7Unclassified) fi.l7 = FlowInfo::l7_unclassified;
-    if (f.l7_kind == kL7Done) fi.l7 = FlowInfo::l7_tls;
+    if (f.l7_kind == kL7Done) {
+      fi.l7 = FlowInfo::l7_tls;
+      if (f.l7_index != 0) fi.server_name.append(tls_names_.name(f.l7_index - 1));
+    }
     if (f.l7_kind == kL7Active && f.l7_index != 0) {
       const FlowL7& c = l7_[f.l7_index - 1];
       fi.last_model = c.last_model;

@@ -574,7 +574,8 @@ void tls_connection(TcpConn& c, uint64_t t) {
 
 // A TLS connection past its ClientHello keeps its class by server name
 // across a reload: the new rules evaluate the name again (not the L3
-// rules); every connection naming the same server shares one kept name.
+// rules); every connection naming the same server shares one kept name, which
+// `aiqosctl flows` shows.
 TEST(ClassifierTls, ReloadReevaluatesTheServerName) {
   RecordSink sink;
   Classifier cls{test::small_config(), sink};
@@ -590,6 +591,10 @@ TEST(ClassifierTls, ReloadReevaluatesTheServerName) {
   ASSERT_EQ(sink.recs.size(), 2u);
   EXPECT_EQ(sink.recs[0].authority.view(), "api.openai.com");
   EXPECT_EQ(cls.tls_names().in_use(), 1u) << "one name for both connections";
+  FlowInfo top[2];
+  ASSERT_EQ(cls.top_flows(top, 2, FlowFilter{}), 2u);
+  EXPECT_EQ(top[0].l7, FlowInfo::l7_tls);
+  EXPECT_EQ(top[0].server_name.view(), "api.openai.com") << "aiqosctl flows shows the kept name";
   cls.set_policy(&next, 2, 0);
   a.send(false, std::string(100, '\x17'), t0 + 1 * kMs);
   EXPECT_EQ(a.last.class_id, 2) << "the server name under the new rules";
@@ -617,6 +622,9 @@ TEST(ClassifierTls, NameNotKeptFallsBackToL3Rules) {
   tls_connection(a, 1000 * kMs);
   EXPECT_EQ(a.last.class_id, 1);
   EXPECT_EQ(cls.counters().tls_names_not_kept, 1u);
+  FlowInfo top[1];
+  ASSERT_EQ(cls.top_flows(top, 1, FlowFilter{}), 1u);
+  EXPECT_TRUE(top[0].server_name.empty());
   cls.set_policy(&next, 2, 0);
   a.send(false, std::string(100, '\x17'), 1001 * kMs);
   EXPECT_EQ(a.last.class_id, 3);
