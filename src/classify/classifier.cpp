@@ -108,9 +108,15 @@ void Classifier::FlowL7::on_request_body(uint32_t stream, std::span<const uint8_
   ReqSlot* s = find_req(stream);
   if (s == nullptr) return;
   s->rec.req_bytes += b.size();
+  // Both searches (gRPC message, JSON body) see the body's first body_scan_bytes.
+  const uint64_t limit = cls->cfg_.body_scan_bytes;
+  if (!(s->grpc_open || s->body_open) || s->scanned >= limit) return;
+  const std::span<const uint8_t> part = b.first(static_cast<size_t>(std::min<uint64_t>(b.size(), limit - s->scanned)));
+  s->scanned += part.size();
   if (s->grpc_open) {
-    // gRPC: the model is field 1 of each ModelInferRequest; the first one named wins.
-    s->grpc.feed_all(b, [&](const GrpcMessage& m) {
+    // gRPC: the model is field 1 of each ModelInferRequest; the first one named wins,
+    // after which (or once the path named it) nothing more is decoded.
+    s->grpc.feed_all(part, [&](const GrpcMessage& m) {
       if (m.has_model && s->rec.model_source == ModelSource::none) {
         s->rec.model = m.model;
         s->rec.model_source = ModelSource::grpc;
@@ -119,13 +125,9 @@ void Classifier::FlowL7::on_request_body(uint32_t stream, std::span<const uint8_
         if (s->class_pending) cls->classify_request(*this, *s, true);
       }
     });
-    if (s->grpc.failed()) s->grpc_open = false;
+    if (s->grpc.failed() || s->rec.model_source != ModelSource::none) s->grpc_open = false;
   }
-  if (s->body_open && s->scanned < cls->cfg_.body_scan_bytes) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(b.size(), cls->cfg_.body_scan_bytes - s->scanned));
-    s->body.feed(b.first(n), cls->scratch_);
-    s->scanned += n;
-  }
+  if (s->body_open) s->body.feed(part, cls->scratch_);
 }
 
 void Classifier::FlowL7::on_request_end(uint32_t stream) noexcept {

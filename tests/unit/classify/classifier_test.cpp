@@ -630,5 +630,40 @@ TEST(ClassifierTls, NameNotKeptFallsBackToL3Rules) {
   EXPECT_EQ(a.last.class_id, 3);
 }
 
+// A gRPC request's model (field 1 of its first ModelInferRequest) is searched
+// within the body's first body_scan_bytes like a JSON body's: 0, never.
+TEST(ClassifierGrpc, ModelSearchedWithinTheBodyScanBound) {
+  using test::h2frame;
+  using test::hpack_lit;
+  for (uint64_t scan : {uint64_t{0}, uint64_t{1} << 20}) {
+    RecordSink sink;
+    ClassifierConfig cfg = test::small_config();
+    cfg.body_scan_bytes = scan;
+    Classifier cls{cfg, sink};
+    TcpConn c{cls, 40300};
+    const uint64_t t0 = 1000 * kMs;
+    c.open(t0);
+    c.send(true, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24) + h2frame(4, 0, 0, ""), t0);
+    c.send(false, h2frame(4, 0, 0, ""), t0);
+    std::string req;
+    hpack_lit(req, ":method", "POST");
+    hpack_lit(req, ":scheme", "http");
+    hpack_lit(req, ":path", "/inference.GRPCInferenceService/ModelInfer");
+    hpack_lit(req, "content-type", "application/grpc");
+    const std::string pb = std::string("\x0a\x07", 2) + "llama-3" + std::string("\x12\x01", 2) + "1";
+    const std::string msg = std::string("\0\0\0\0", 4) + static_cast<char>(pb.size()) + pb;
+    c.send(true, h2frame(1, 0x4, 1, req) + h2frame(0, 0x1, 1, msg), t0);
+    std::string head, trailers;
+    hpack_lit(head, ":status", "200");
+    hpack_lit(head, "content-type", "application/grpc");
+    hpack_lit(trailers, "grpc-status", "0");
+    c.send(false, h2frame(1, 0x4, 1, head) + h2frame(1, 0x5, 1, trailers), t0 + kMs);
+    ASSERT_EQ(sink.recs.size(), 1u) << scan;
+    EXPECT_EQ(sink.recs[0].proto, ReqProto::grpc) << scan;
+    EXPECT_EQ(sink.recs[0].model.view(), scan ? "llama-3" : "") << scan;
+    EXPECT_EQ(sink.recs[0].model_source, scan ? ModelSource::grpc : ModelSource::none) << scan;
+  }
+}
+
 }  // namespace
 }  // namespace aiqos
