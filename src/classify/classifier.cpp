@@ -353,7 +353,7 @@ void Classifier::account_response(ReqSlot& s) noexcept {
   if (t.encoded()) ++ctr_.responses_encoded;
   r.input_tokens = clamp_tokens(in);
   r.output_tokens = clamp_tokens(out);
-  if (s.charge.tokens_taken <= 0 || r.token_source == TokenSource::estimated || s.class_gen != policy_gen_) return;
+  if (s.charge.tokens_taken <= 0 || r.token_source == TokenSource::estimated || s.charge_gen != policy_gen_) return;
   budgets_.reconcile(s.charge, r.tenant.view(), in + out, now_);
 }
 

@@ -116,6 +116,7 @@ Classifier::ReqSlot* Classifier::req_alloc() noexcept {
   s->has_json = false;
   s->resp.reset();
   s->class_gen = 0;
+  s->charge_gen = 0;
   s->n_extra = 0;
   ++req_in_use_;
   return s;

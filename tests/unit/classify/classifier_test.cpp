@@ -513,6 +513,25 @@ TEST_F(ClassifierTest, TokenBudgetReconciledWithReportedUsage) {
   EXPECT_EQ(cls.counters().over_tokens, 1u);
 }
 
+// A response that ends after a reload corrects nothing: the budget that
+// charged its estimate went with the old policy (the new one's buckets are
+// other buckets, whatever the request's class is now).
+TEST_F(ClassifierTest, NoBudgetCorrectionAcrossReload) {
+  const std::string body = chat_body(1000, "llama-3");
+  pol.hit_budget.tokens_per_minute = 1e6;
+  use_policy();
+  TcpConn c = conn(40016);
+  c.send(true, http1_post("/v1/chat/completions", body), t0);  // charged its estimate
+  ModelPolicy next = pol;
+  cls.set_policy(&next, 2, 0);
+  c.send(false, http1_ok("application/json", kUsage), t0 + 1 * kMs);
+  ASSERT_EQ(sink.recs.size(), 1u);
+  EXPECT_EQ(sink.recs[0].class_id, 1) << "re-evaluated: the same class";
+  EXPECT_GT(sink.recs[0].est_tokens, 1000u);
+  EXPECT_EQ(cls.counters().tokens_refunded, 0u);
+  EXPECT_EQ(cls.counters().tokens_extra, 0u);
+}
+
 // `aiqosctl flows`: the flows largest first, what they carry, their open
 // requests and the model of their latest request.
 TEST_F(ClassifierTest, TopFlowsShowsL7AndModel) {
