@@ -178,10 +178,10 @@ size_t Http2Connection::step(Dir d, const uint8_t* p, size_t n) noexcept {
   return n;
 }
 
-void Http2Connection::on_frame_header(Dir d) noexcept {
-  Side& s = side(d);
-  const uint8_t* h = s.hdr.data();
-  s.len = (uint32_t{h[0]} << 16) | (uint32_t{h[1]} << 8) | h[2];
+// A frame starts: its 9-byte header at `h`, whose length field reads `len`
+// (no padding or prefix read yet).
+void Http2Connection::start_frame(Side& s, Dir d, const uint8_t* h, uint32_t len) noexcept {
+  s.len = len;
   s.type = h[3];
   s.flags = h[4];
   s.stream = rd32(h + 5) & 0x7fffffffu;
@@ -189,6 +189,12 @@ void Http2Connection::on_frame_header(Dir d) noexcept {
   s.fix_need = 0;
   s.fix_have = 0;
   ++stats_.frames[static_cast<size_t>(d)];
+}
+
+void Http2Connection::on_frame_header(Dir d) noexcept {
+  Side& s = side(d);
+  const uint8_t* h = s.hdr.data();
+  start_frame(s, d, h, (uint32_t{h[0]} << 16) | (uint32_t{h[1]} << 8) | h[2]);
 
   if (s.len > cfg_.max_frame_size) return fail(L7Error::frame_too_large);
   if (s.in_block && (s.type != kContinuation || s.stream != s.block_stream))
@@ -419,14 +425,7 @@ void Http2Connection::data_end(Dir d, StreamSlot* st) noexcept {
 // all at `p` (the caller checked the frame is valid there): one stream lookup.
 size_t Http2Connection::whole_data_frame(Dir d, const uint8_t* p, uint32_t len) noexcept {
   Side& s = side(d);
-  s.len = len;
-  s.type = kData;
-  s.flags = p[4];
-  s.stream = rd32(p + 5) & 0x7fffffffu;
-  s.pad_len = 0;
-  s.fix_need = 0;
-  s.fix_have = 0;
-  ++stats_.frames[static_cast<size_t>(d)];
+  start_frame(s, d, p, len);
   if (len == 0 && !(s.flags & kFlagEndStream)) return s.hdr.size();
   StreamSlot* st = find_stream(s.stream);
   if (st == nullptr) {

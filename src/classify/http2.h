@@ -157,6 +157,7 @@ class Http2Connection {
   void fail(L7Error e) noexcept;
   Side& side(Dir d) noexcept { return sides_[static_cast<size_t>(d)]; }
   size_t step(Dir d, const uint8_t* p, size_t n) noexcept;
+  [[gnu::always_inline]] inline void start_frame(Side& s, Dir d, const uint8_t* h, uint32_t len) noexcept;
   void on_frame_header(Dir d) noexcept;
   size_t whole_data_frame(Dir d, const uint8_t* p, uint32_t len) noexcept;
   void data_body(Dir d, StreamSlot& st, const uint8_t* p, size_t n) noexcept;

@@ -118,6 +118,21 @@ inline std::string h2frame(uint8_t type, uint8_t flags, uint32_t stream, std::st
   return f;
 }
 
+// The h2c preface and an empty SETTINGS from the client, an empty SETTINGS from the server.
+inline void h2c_start(TcpConn& c, uint64_t t) {
+  c.send(true, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24) + h2frame(4, 0, 0, ""), t);
+  c.send(false, h2frame(4, 0, 0, ""), t);
+}
+// A POST request's header block (literals without indexing).
+inline std::string h2_post_headers(std::string_view path, std::string_view content_type = "application/json") {
+  std::string hb;
+  hpack_lit(hb, ":method", "POST");
+  hpack_lit(hb, ":scheme", "http");
+  hpack_lit(hb, ":path", path);
+  hpack_lit(hb, "content-type", content_type);
+  return hb;
+}
+
 // --- LLM bodies (OpenAI chat completions) ---
 inline std::string token_event(int i) {
   return "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"m-served\",\"choices\":[{\"index\":0,"

@@ -424,13 +424,8 @@ TEST_F(ClassifierTest, FlowTakesTheMostUrgentOpenRequest) {
   // HTTP/2: the earlier stream learns its class (priority 3) after a later one
   // got another class of the same priority: the earlier one's wins the tie.
   TcpConn e = conn(40202);
-  e.send(true, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24) + test::h2frame(4, 0, 0, ""), t0);
-  e.send(false, test::h2frame(4, 0, 0, ""), t0);
-  std::string hb;
-  test::hpack_lit(hb, ":method", "POST");
-  test::hpack_lit(hb, ":scheme", "http");
-  test::hpack_lit(hb, ":path", "/v1/chat/completions");
-  test::hpack_lit(hb, "content-type", "application/json");
+  test::h2c_start(e, t0);
+  const std::string hb = test::h2_post_headers("/v1/chat/completions");
   const std::string body_c = chat_body(8, "c"), body_a = chat_body(8, "a");
   e.send(true, test::h2frame(1, 0x4, 1, hb) + test::h2frame(0, 0, 1, body_c.substr(0, 10)), t0);
   EXPECT_EQ(e.last.class_id, 0) << "stream 1: model not known yet";
@@ -662,13 +657,8 @@ TEST(ClassifierGrpc, ModelSearchedWithinTheBodyScanBound) {
     TcpConn c{cls, 40300};
     const uint64_t t0 = 1000 * kMs;
     c.open(t0);
-    c.send(true, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24) + h2frame(4, 0, 0, ""), t0);
-    c.send(false, h2frame(4, 0, 0, ""), t0);
-    std::string req;
-    hpack_lit(req, ":method", "POST");
-    hpack_lit(req, ":scheme", "http");
-    hpack_lit(req, ":path", "/inference.GRPCInferenceService/ModelInfer");
-    hpack_lit(req, "content-type", "application/grpc");
+    test::h2c_start(c, t0);
+    const std::string req = test::h2_post_headers("/inference.GRPCInferenceService/ModelInfer", "application/grpc");
     const std::string pb = std::string("\x0a\x07", 2) + "llama-3" + std::string("\x12\x01", 2) + "1";
     const std::string msg = std::string("\0\0\0\0", 4) + static_cast<char>(pb.size()) + pb;
     c.send(true, h2frame(1, 0x4, 1, req) + h2frame(0, 0x1, 1, msg), t0);

@@ -96,13 +96,8 @@ class LimitsTest : public ::testing::Test {
   static uint64_t open_h2_streams(Classifier& cls, uint32_t n, uint64_t t) {
     TcpConn c{cls, 40100};
     c.open(t);
-    c.send(true, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24) + test::h2frame(4, 0, 0, ""), t);
-    c.send(false, test::h2frame(4, 0, 0, ""), t);
-    std::string hb;
-    test::hpack_lit(hb, ":method", "POST");
-    test::hpack_lit(hb, ":scheme", "http");
-    test::hpack_lit(hb, ":path", "/v1/chat/completions");
-    test::hpack_lit(hb, "content-type", "application/json");
+    test::h2c_start(c, t);
+    const std::string hb = test::h2_post_headers("/v1/chat/completions");
     for (uint32_t i = 0; i < n; ++i) c.send(true, test::h2frame(1, 0x4, 2 * i + 1, hb), t);
     return cls.counters().requests;
   }
