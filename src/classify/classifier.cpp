@@ -534,9 +534,9 @@ PacketClass Classifier::on_packet(const PacketInfo& p, std::span<const uint8_t> 
 // only move the other direction's acknowledgement: nothing reaches the L7
 // parsers. An ACK that proves a hole there (strict policy) fails the flow.
 void Classifier::on_bare_ack(Flow& f, uint8_t side, const PacketInfo& p) noexcept {
-  const TcpSegment seg{.flags = p.tcp_flags, .seq = p.seq, .ack = p.ack, .payload = {}};
-  auto nothing = [](std::span<const uint8_t>) {};
-  feed_tcp(f, side, seg, *pool_, StreamSink(nothing));
+  // feed_tcp() for a segment that is neither RST nor carries bytes, inline.
+  f.stream[side].on_bare_segment(*pool_);
+  if (p.tcp_flags & tcpflag::ack) f.stream[side ^ 1].on_peer_ack(p.ack, *pool_);
   if (f.stream[0].state() == StreamState::failed || f.stream[1].state() == StreamState::failed)
     fail_flow(f, f.l7_kind == kL7Active ? &l7_[f.l7_index - 1] : nullptr, Unclassified::reassembly);
 }

@@ -146,13 +146,9 @@ SegmentOutcome TcpReassembly::on_segment(const TcpSegment& seg, ReassemblyPool& 
     next_seq_ += static_cast<uint32_t>(n);
     return SegmentOutcome::delivered;
   }
-  if (seg.payload.empty() && (seg.flags & kSlowFlags) == 0 && state_ != StreamState::failed) {
-    // No byte, no SYN/FIN/RST (a pure ACK, a keep-alive): process() would
-    // change nothing in any state but failed.
-    ++pool.ctr_.outcomes[static_cast<size_t>(SegmentOutcome::no_payload)];
-    if (flags_ & kAckedAhead) check_acked_ahead(pool, false);
-    return SegmentOutcome::no_payload;
-  }
+  // No byte, no SYN/FIN/RST (a pure ACK, a keep-alive): process() would
+  // change nothing (in the failed state it says so).
+  if (seg.payload.empty() && (seg.flags & kSlowFlags) == 0) return on_bare_segment(pool);
   const uint32_t before = next_seq_;
   SegmentOutcome o = process(seg, pool, sink);
   ++pool.ctr_.outcomes[static_cast<size_t>(o)];
@@ -461,7 +457,8 @@ void TcpReassembly::close_if_fin_reached(ReassemblyPool& pool) noexcept {
   state_ = StreamState::closed;
 }
 
-bool TcpReassembly::on_peer_ack(uint32_t ack, ReassemblyPool& pool) noexcept {
+// on_peer_ack() past its inline checks: the ACK is ahead of the bytes seen.
+bool TcpReassembly::peer_ack_ahead(uint32_t ack, ReassemblyPool& pool) noexcept {
   if (state_ != StreamState::open) return false;
   int32_t d = seq_diff(ack, next_seq_);
   if (d <= 0 || static_cast<uint32_t>(d) > pool.cfg_.max_window_bytes) return false;

@@ -231,7 +231,19 @@ class TcpReassembly {
   // Returns true when it exposed a hole this side can never fill (the
   // direction failed with acked_hole: the hole stayed acknowledged for more
   // than acked_hole_grace segments). ACKs beyond max_window_bytes are ignored.
-  bool on_peer_ack(uint32_t ack, ReassemblyPool& pool) noexcept;
+  bool on_peer_ack(uint32_t ack, ReassemblyPool& pool) noexcept {
+    // The common case inline: nothing acknowledged beyond the bytes seen.
+    if (state_ != StreamState::open || seq_diff(ack, next_seq_) <= 0) return false;
+    return peer_ack_ahead(ack, pool);
+  }
+  // A segment with no byte and no SYN/FIN/RST (a pure ACK, a keep-alive):
+  // what on_segment() does with one (nothing reaches a sink).
+  SegmentOutcome on_bare_segment(ReassemblyPool& pool) noexcept {
+    const SegmentOutcome o = state_ == StreamState::failed ? SegmentOutcome::stream_failed : SegmentOutcome::no_payload;
+    ++pool.ctr_.outcomes[static_cast<size_t>(o)];
+    if (flags_ & kAckedAhead) check_acked_ahead(pool, false);
+    return o;
+  }
   // Closes the direction as by RST (e.g. RST seen the other way).
   void abort(ReassemblyPool& pool) noexcept;
   // Returns every buffer to the pool and goes back to idle (flow teardown/reuse).
@@ -267,6 +279,7 @@ class TcpReassembly {
   void fail(StreamFail why, ReassemblyPool& pool) noexcept;
   void close_if_fin_reached(ReassemblyPool& pool) noexcept;
   bool check_acked_ahead(ReassemblyPool& pool, bool strike) noexcept;
+  bool peer_ack_ahead(uint32_t ack, ReassemblyPool& pool) noexcept;
 
   uint64_t next_off_ = 0;  // stream offset of next_seq_ = bytes delivered
   uint64_t fin_off_ = 0;   // stream offset of the FIN, valid with kFinSeen
