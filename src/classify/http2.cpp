@@ -56,7 +56,6 @@ Http2Connection::~Http2Connection() {
 void Http2Connection::fail(L7Error e) noexcept {
   if (error_ != L7Error::none) return;
   error_ = e;
-  for (Side& s : sides_) stats_.hpack_mem_peak[&s - sides_.data()] = s.mem.peak;
   sink_.on_parse_error(e);
 }
 
@@ -89,7 +88,6 @@ void Http2Connection::feed(Dir d, std::span<const uint8_t> bytes) noexcept {
     stats_.bytes[static_cast<size_t>(d)] += k;
   }
   stats_.ignored_bytes += n;
-  for (Side& s : sides_) stats_.hpack_mem_peak[&s - sides_.data()] = s.mem.peak;
 }
 
 size_t Http2Connection::step(Dir d, const uint8_t* p, size_t n) noexcept {

@@ -91,7 +91,11 @@ class Http2Connection {
 
   bool failed() const noexcept { return error_ != L7Error::none; }
   L7Error error() const noexcept { return error_; }
-  const Http2Stats& stats() const noexcept { return stats_; }
+  const Http2Stats& stats() const noexcept {
+    // The HPACK allocators' peaks, read when asked rather than after every feed.
+    for (size_t i = 0; i < sides_.size(); ++i) stats_.hpack_mem_peak[i] = sides_[i].mem.peak;
+    return stats_;
+  }
   uint32_t open_streams() const noexcept { return n_open_; }
 
  private:
@@ -193,7 +197,7 @@ class Http2Connection {
   HeadCapture req_;                 // request fields of the c2s block in progress
   char* resp_ctype_ = nullptr;      // content-type of the s2c block in progress
   L7Error error_ = L7Error::none;
-  Http2Stats stats_;
+  mutable Http2Stats stats_;  // mutable: stats() fills in the HPACK peaks
   bool midstream_ = false;
 };
 

@@ -67,10 +67,6 @@ L7Connection::L7Connection(const L7Config& cfg, RequestEvents& sink) noexcept : 
   cfg_.http1.h2c_pause = true;
 }
 
-bool L7Connection::failed() const noexcept {
-  return (h1_ && h1_->failed()) || (h2_ && h2_->failed()) || proto_ == L7Proto::unknown;
-}
-
 L7Error L7Connection::error() const noexcept {
   if (h1_ && h1_->failed()) return h1_->error();
   if (h2_ && h2_->failed()) return h2_->error();

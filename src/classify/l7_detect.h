@@ -95,7 +95,9 @@ class L7Connection {
   L7Proto proto() const noexcept { return proto_; }
   ClientSide client_side() const noexcept { return client_side_; }
   bool h2c_upgraded() const noexcept { return h2c_; }
-  bool failed() const noexcept;
+  bool failed() const noexcept {
+    return (h1_ && h1_->failed()) || (h2_ && h2_->failed()) || proto_ == L7Proto::unknown;
+  }
   L7Error error() const noexcept;
   const Http1Connection* http1() const noexcept { return h1_ ? &*h1_ : nullptr; }
   const Http2Connection* http2() const noexcept { return h2_ ? &*h2_ : nullptr; }
