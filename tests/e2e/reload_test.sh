@@ -265,10 +265,13 @@ info "continuous: aiqosctl policy reload latency (command start to reply, proces
 info "continuous: reloads from $(ms_between "$h2_start" "$(head -n1 "$TB_DIR/timeline" | cut -d' ' -f1)") ms to $(ms_between "$h2_start" "$reloads_end") ms into a $(ms_between "$h2_start" "$h2_end") ms h2load run"
 
 H2_TOTAL=
+# h2load -D stops counting requests done when its time is up, but a response to one of the
+# requests still in flight then may still be counted under 2xx (seen: 2xx one above succeeded,
+# 8 in flight): 2xx may exceed succeeded by at most the requests started and not done.
 if ! tb_parse_h2load "$TB_DIR/h2load.log"; then
 	fail "h2load: no summary line (exit $h2_rc); see $TB_DIR/h2load.log"
 elif [[ $h2_rc == 0 && $H2_SUCCEEDED -gt 0 && $H2_SUCCEEDED == "$H2_DONE" && $H2_FAILED == 0 && $H2_ERRORED == 0 &&
-	$H2_TIMEOUT == 0 && $H2_2XX == "$H2_SUCCEEDED" ]]; then
+	$H2_TIMEOUT == 0 && $H2_2XX -ge $H2_SUCCEEDED && $((H2_2XX - H2_SUCCEEDED)) -le $((H2_STARTED - H2_DONE)) ]]; then
 	pass "h2load -D $LOAD_S -c 2 -m 4: $H2_SUCCEEDED succeeded (all $H2_DONE done), 0 failed, 0 errored, ${H2_REQPS} req/s"
 else
 	fail "h2load: total $H2_TOTAL started $H2_STARTED done $H2_DONE succeeded $H2_SUCCEEDED failed $H2_FAILED errored $H2_ERRORED timeout $H2_TIMEOUT 2xx ${H2_2XX:-?} (exit $h2_rc)"
