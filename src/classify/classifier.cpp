@@ -439,17 +439,24 @@ void Classifier::reclassify_flow(Flow& f) noexcept {
     update_flow_class(c);
   } else if (f.l7_kind == kL7Done && f.l7_index != 0) {
     RequestRecord r;
-    f.class_id = tls_class(f, tls_names_.name(f.l7_index - 1), r);
+    const std::string_view sni = tls_names_.name(f.l7_index - 1);
+    tls_record(f, sni, r);
+    f.class_id = tls_class(sni, r);
   }
 }
 
-// The class of a TLS connection by its ClientHello's server name (`r`: its
-// record, endpoints, authority and tenant filled here).
-uint16_t Classifier::tls_class(const Flow& f, std::string_view sni, RequestRecord& r) const noexcept {
+// A TLS connection's record as its ClientHello shows it: endpoints, and the
+// server name as authority.
+void Classifier::tls_record(const Flow& f, std::string_view sni, RequestRecord& r) const noexcept {
   set_endpoints(r, f.key, f.client_side == kSideLo);
   r.proto = ReqProto::tls;
   r.authority.append(sni);
   r.endpoint = Endpoint::other;
+}
+
+// The class of a TLS connection by its server name (whole: the record's
+// authority may be cut), from its record (its tenant named here).
+uint16_t Classifier::tls_class(std::string_view sni, RequestRecord& r) const noexcept {
   RequestFacts facts;
   facts.proto = ReqProto::tls;
   facts.sni = sni;
@@ -621,15 +628,11 @@ void Classifier::finish_tls(Flow& f, FlowL7& c) noexcept {
   RequestRecord r;
   r.ts_ns = now_;
   r.req_bytes = tls_[c.tls]->consumed();
+  tls_record(f, h.sni, r);
   if (resolver_ != nullptr) {
-    r.class_id = tls_class(f, h.sni, r);
+    r.class_id = tls_class(h.sni, r);
     f.class_id = r.class_id;
     f.policy_gen = policy_gen_;
-  } else {
-    set_endpoints(r, f.key, f.client_side == kSideLo);
-    r.proto = ReqProto::tls;
-    r.authority.append(h.sni);
-    r.endpoint = Endpoint::other;
   }
   set_class_name(r);
   ++ctr_.tls_hellos;

@@ -231,7 +231,8 @@ class Classifier {
   void reclassify_flow(Flow& f) noexcept;
   void reclassify_request(FlowL7& c, ReqSlot& s) noexcept;
   void request_facts(ReqSlot& s, RequestFacts& f, std::array<std::string_view, kMaxExtraHeaders>& extra) const noexcept;
-  uint16_t tls_class(const Flow& f, std::string_view sni, RequestRecord& r) const noexcept;
+  void tls_record(const Flow& f, std::string_view sni, RequestRecord& r) const noexcept;
+  uint16_t tls_class(std::string_view sni, RequestRecord& r) const noexcept;
   void set_class_name(RequestRecord& r) const noexcept;
 
   void charge_budgets(FlowL7& c, ReqSlot& s, bool final) noexcept;
