@@ -585,7 +585,20 @@ void Classifier::on_tcp(Flow& f, uint8_t side, const PacketInfo& p, std::span<co
   TcpSegment seg{.flags = p.tcp_flags, .seq = p.seq, .ack = p.ack, .payload = payload};
   TcpReassembly& rs = f.stream[side];
   const bool was_open = rs.state() == StreamState::open;
-  feed_tcp(f, side, seg, *pool_, StreamSink(deliver));
+  // The steady state of an HTTP connection, without the layers: bytes exactly
+  // in order go straight to its parser (all that `deliver` does with them
+  // once the protocol is HTTP/1 or HTTP/2), the ACK to the other direction;
+  // anything else takes feed_tcp().
+  const L7Proto proto_now = c != nullptr ? c->l7->proto() : L7Proto::undecided;
+  const bool direct = c != nullptr && c->tls == kNil && c->pending_error == L7Error::none &&
+                      (proto_now == L7Proto::http1 || proto_now == L7Proto::http2);
+  if (direct && rs.in_order(seg, *pool_, [&](std::span<const uint8_t> b) {
+        c->l7->feed(side == c->c2s_side ? Dir::c2s : Dir::s2c, b);
+      })) {
+    if (seg.flags & tcpflag::ack) f.stream[side ^ 1].on_peer_ack(seg.ack, *pool_);
+  } else {
+    feed_tcp(f, side, seg, *pool_, StreamSink(deliver));
+  }
   bool gap = f.stream[0].state() == StreamState::failed || f.stream[1].state() == StreamState::failed;
 
   if (no_ctx) return fail_flow(f, nullptr, Unclassified::l7_pool_full);

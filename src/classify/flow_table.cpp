@@ -9,8 +9,6 @@ namespace {
 uint32_t hash32(uint64_t h) noexcept { return FlowTable::bucket_hash(h); }
 uint32_t hash32(const FlowKey& key) noexcept { return hash32(flow_key_hash(key)); }
 
-constexpr unsigned kLruEpochShift = 20;  // ~1.05 ms
-
 }  // namespace
 
 FlowTable::FlowTable(const FlowTableConfig& cfg, ReassemblyPool& pool, FlowReleaseHook hook,
@@ -40,14 +38,6 @@ uint64_t FlowTable::memory_bytes() const noexcept {
 uint64_t FlowTable::deadline(const Flow& f) const noexcept {
   uint64_t t = timeout_[static_cast<size_t>(f.tclass_)];
   return f.last_seen_ns > UINT64_MAX - t ? UINT64_MAX : f.last_seen_ns + t;
-}
-
-inline uint32_t FlowTable::find_index(const FlowKey& key, uint32_t hash) const noexcept {
-  for (uint32_t i = buckets_[hash & mask_]; i != kNil; i = flows_[i].chain_) {
-    const Flow& f = flows_[i];
-    if (f.hash_ == hash && f.key == key) return i;
-  }
-  return kNil;
 }
 
 Flow* FlowTable::find(const FlowKey& key) noexcept {
@@ -130,23 +120,17 @@ uint32_t FlowTable::take_entry(uint64_t now) noexcept {
   return idx;
 }
 
-FlowLookup FlowTable::lookup_or_create(const FlowKey& key, uint64_t key_hash, uint8_t side,
-                                       uint8_t tcp_flags, uint32_t wire_bytes, uint64_t now_ns) noexcept {
-  now_ = std::max(now_, now_ns);
-  side &= 1;
-  ++ctr_.lookups;
-  const uint32_t h = hash32(key_hash);
-  uint32_t idx = find_index(key, h);
+// A miss, or a bare SYN on a known flow (which may reuse a closed flow's entry).
+FlowLookup FlowTable::lookup_slow(const FlowKey& key, uint32_t h, uint32_t idx, uint8_t side, uint8_t tcp_flags,
+                                  uint32_t wire_bytes) noexcept {
   bool created = false;
   if (idx != kNil) {
     ++ctr_.hits;
     Flow& f = flows_[idx];
-    const bool bare_syn =
-        key.proto == 6 && (tcp_flags & (tcpflag::syn | tcpflag::ack)) == tcpflag::syn;
     const bool dead = (f.tcp & flowtcp::rst) ||
                       (f.tcp & (flowtcp::fin_lo | flowtcp::fin_hi)) ==
                           (flowtcp::fin_lo | flowtcp::fin_hi);
-    if (bare_syn && dead) {  // port reuse: a new connection on the same 5-tuple
+    if (dead) {  // port reuse: a new connection on the same 5-tuple
       if (hook_) hook_(hook_ctx_, f, FlowRelease::reused);
       reset_flow(f);
       f.client_side = side;
@@ -182,44 +166,8 @@ FlowLookup FlowTable::lookup_or_create(const FlowKey& key, uint64_t key_hash, ui
   return FlowLookup{.flow = &f, .side = side, .from_client = f.from_client(side), .created = created};
 }
 
-inline void FlowTable::account(Flow& f, uint8_t side, uint8_t tcp_flags, uint32_t wire_bytes) noexcept {
-  f.bytes[side] += wire_bytes;
-  ++f.pkts[side];
-  f.last_seen_ns = now_;
-  TimeoutClass cls = TimeoutClass::other;
-  if (f.key.proto == 6) {
-    const bool syn = tcp_flags & tcpflag::syn;
-    const bool ack = tcp_flags & tcpflag::ack;
-    if (syn && !ack) {
-      f.tcp |= flowtcp::syn;
-      if (f.client_source < ClientSource::syn) {
-        f.client_side = side;
-        f.client_source = ClientSource::syn;
-      }
-    } else if (syn) {
-      f.tcp |= flowtcp::syn_ack;
-      if (f.client_source < ClientSource::syn_ack) {
-        f.client_side = side ^ 1;
-        f.client_source = ClientSource::syn_ack;
-      }
-    } else {
-      f.tcp |= flowtcp::established;
-    }
-    if (tcp_flags & tcpflag::fin) f.tcp |= side == kSideLo ? flowtcp::fin_lo : flowtcp::fin_hi;
-    if (tcp_flags & tcpflag::rst) f.tcp |= flowtcp::rst;
-    if (f.tcp & (flowtcp::fin_lo | flowtcp::fin_hi | flowtcp::rst)) {
-      cls = TimeoutClass::tcp_closing;
-    } else if (f.tcp & flowtcp::established) {
-      cls = TimeoutClass::tcp_established;
-    } else {
-      cls = TimeoutClass::tcp_handshake;
-    }
-  }
-  // Move to the tail of (possibly another) list, at most once an epoch within
-  // the same list: lists stay sorted by last_seen to within an epoch.
-  const auto epoch = static_cast<uint32_t>(now_ >> kLruEpochShift);
-  if (cls == f.tclass_ && epoch == f.lru_epoch_) return;
-  uint32_t idx = index_of(f);
+void FlowTable::lru_move(Flow& f, TimeoutClass cls, uint32_t epoch) noexcept {
+  const uint32_t idx = index_of(f);
   lru_remove(idx);
   f.tclass_ = cls;
   f.lru_epoch_ = epoch;

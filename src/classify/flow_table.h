@@ -154,8 +154,25 @@ class FlowTable {
   }
   // The same with the key's flow_key_hash() already computed (the dataplane
   // hashes every frame once, for dispatch): it MUST be flow_key_hash(key).
+  // The hit path (every frame of a known flow) is inline; a miss or a bare
+  // SYN (which may reuse a closed flow's entry) takes lookup_slow().
   FlowLookup lookup_or_create(const FlowKey& key, uint64_t key_hash, uint8_t side, uint8_t tcp_flags,
-                              uint32_t wire_bytes, uint64_t now_ns) noexcept;
+                              uint32_t wire_bytes, uint64_t now_ns) noexcept {
+    now_ = now_ns > now_ ? now_ns : now_;
+    side &= 1;
+    ++ctr_.lookups;
+    const uint32_t h = bucket_hash(key_hash);
+    const uint32_t idx = find_index(key, h);
+    const bool bare_syn = key.proto == 6 && (tcp_flags & (tcpflag::syn | tcpflag::ack)) == tcpflag::syn;
+    if (idx == kNil || bare_syn) [[unlikely]]
+      return lookup_slow(key, h, idx, side, tcp_flags, wire_bytes);
+    ++ctr_.hits;
+    Flow& f = flows_[idx];
+    const uint8_t client_before = f.client_side;
+    account(f, side, tcp_flags, wire_bytes);
+    if (f.client_side != client_before) ++ctr_.direction_fixups;
+    return FlowLookup{.flow = &f, .side = side, .from_client = f.from_client(side), .created = false};
+  }
   // Read-only lookup: no accounting, no creation.
   Flow* find(const FlowKey& key) noexcept;
   // Burst lookups (l3fwd-style): prefetch the bucket of every frame of a
@@ -212,13 +229,64 @@ class FlowTable {
     return static_cast<uint32_t>(&f - flows_.get());
   }
   // Hot (every frame): inlined into lookup_or_create.
-  [[gnu::always_inline]] inline uint32_t find_index(const FlowKey& key, uint32_t hash) const noexcept;
+  uint32_t find_index(const FlowKey& key, uint32_t hash) const noexcept {
+    for (uint32_t i = buckets_[hash & mask_]; i != kNil; i = flows_[i].chain_) {
+      const Flow& f = flows_[i];
+      if (f.hash_ == hash && f.key == key) return i;
+    }
+    return kNil;
+  }
+  FlowLookup lookup_slow(const FlowKey& key, uint32_t h, uint32_t idx, uint8_t side, uint8_t tcp_flags,
+                         uint32_t wire_bytes) noexcept;
   uint32_t take_entry(uint64_t now) noexcept;
   void unlink(uint32_t idx, FlowRelease why) noexcept;
   void reset_flow(Flow& f) noexcept;
   void lru_remove(uint32_t idx) noexcept;
   void lru_append(uint32_t idx) noexcept;
-  [[gnu::always_inline]] inline void account(Flow& f, uint8_t side, uint8_t tcp_flags, uint32_t wire_bytes) noexcept;
+  // Moves a flow to the tail of the LRU list of `cls` (see account()).
+  void lru_move(Flow& f, TimeoutClass cls, uint32_t epoch) noexcept;
+  // Counters, TCP lifecycle, client side, timeout class and LRU position of
+  // one packet of `f`.
+  void account(Flow& f, uint8_t side, uint8_t tcp_flags, uint32_t wire_bytes) noexcept {
+    f.bytes[side] += wire_bytes;
+    ++f.pkts[side];
+    f.last_seen_ns = now_;
+    TimeoutClass cls = TimeoutClass::other;
+    if (f.key.proto == 6) {
+      const bool syn = tcp_flags & tcpflag::syn;
+      const bool ack = tcp_flags & tcpflag::ack;
+      if (syn && !ack) {
+        f.tcp |= flowtcp::syn;
+        if (f.client_source < ClientSource::syn) {
+          f.client_side = side;
+          f.client_source = ClientSource::syn;
+        }
+      } else if (syn) {
+        f.tcp |= flowtcp::syn_ack;
+        if (f.client_source < ClientSource::syn_ack) {
+          f.client_side = side ^ 1;
+          f.client_source = ClientSource::syn_ack;
+        }
+      } else {
+        f.tcp |= flowtcp::established;
+      }
+      if (tcp_flags & tcpflag::fin) f.tcp |= side == kSideLo ? flowtcp::fin_lo : flowtcp::fin_hi;
+      if (tcp_flags & tcpflag::rst) f.tcp |= flowtcp::rst;
+      if (f.tcp & (flowtcp::fin_lo | flowtcp::fin_hi | flowtcp::rst)) {
+        cls = TimeoutClass::tcp_closing;
+      } else if (f.tcp & flowtcp::established) {
+        cls = TimeoutClass::tcp_established;
+      } else {
+        cls = TimeoutClass::tcp_handshake;
+      }
+    }
+    // Move to the tail of (possibly another) list, at most once an epoch within
+    // the same list: lists stay sorted by last_seen to within an epoch.
+    const auto epoch = static_cast<uint32_t>(now_ >> kLruEpochShift);
+    if (cls != f.tclass_ || epoch != f.lru_epoch_) [[unlikely]]
+      lru_move(f, cls, epoch);
+  }
+  static constexpr unsigned kLruEpochShift = 20;  // ~1.05 ms
 
   FlowTableConfig cfg_;
   ReassemblyPool& pool_;

@@ -73,7 +73,7 @@ L7Error L7Connection::error() const noexcept {
   return proto_ == L7Proto::unknown ? L7Error::unknown_protocol : L7Error::none;
 }
 
-void L7Connection::feed(Dir labeled, std::span<const uint8_t> bytes) noexcept {
+void L7Connection::feed_any(Dir labeled, std::span<const uint8_t> bytes) noexcept {
   if (bytes.empty() || failed() || proto_ == L7Proto::tls_candidate) return;
   if (midstream_ && !ms_[static_cast<size_t>(labeled)].synced) {
     // A TLS handshake as the first bytes: the normal path parses its ClientHello.

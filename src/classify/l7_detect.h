@@ -88,7 +88,17 @@ class L7Connection {
   bool midstream() const noexcept { return midstream_; }
 
   // `dir` as the flow table labels it; see client_side().
-  void feed(Dir dir, std::span<const uint8_t> bytes) noexcept;
+  void feed(Dir dir, std::span<const uint8_t> bytes) noexcept {
+    // The steady state inline: a decided connection whose direction goes to
+    // HTTP/2 (and, picked up midstream, is synced) hands the bytes over.
+    const Dir d = swapped_ ? opposite(dir) : dir;
+    if (route_[static_cast<size_t>(d)] == Route::http2 && proto_ != L7Proto::undecided &&
+        (!midstream_ || ms_[static_cast<size_t>(dir)].synced) && !bytes.empty() && !failed()) [[likely]] {
+      h2_->feed(d, bytes);
+      return;
+    }
+    feed_any(dir, bytes);
+  }
   // FIN in `dir` (labeled): ends an HTTP/1 response delimited by the close.
   void finish(Dir dir) noexcept;
 
@@ -106,6 +116,7 @@ class L7Connection {
   enum class Route : uint8_t { http1, http2 };
 
   void decide(Dir labeled, FirstBytes what) noexcept;
+  void feed_any(Dir dir, std::span<const uint8_t> bytes) noexcept;  // feed(), every case
   void route(Dir d, const uint8_t* p, size_t n) noexcept;  // d: true direction
   void ensure_h2() noexcept;
   void midstream_feed(Dir labeled, std::span<const uint8_t> bytes) noexcept;

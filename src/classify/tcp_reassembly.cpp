@@ -131,21 +131,9 @@ struct TcpReassembly::Tally {
 
 SegmentOutcome TcpReassembly::on_segment(const TcpSegment& seg, ReassemblyPool& pool,
                                          StreamSink sink) noexcept {
-  // The common case in a few compares: an open direction with nothing
-  // buffered, no FIN recorded and no ACK ahead pending, and a segment that
-  // starts exactly at the next byte with data and no SYN/FIN/RST. process()
-  // would trim nothing, buffer nothing and drain nothing: deliver it whole.
-  constexpr uint8_t kSlowFlags = tcpflag::syn | tcpflag::fin | tcpflag::rst;
-  if (state_ == StreamState::open && ooo_head_ == kNil && (flags_ & (kFinSeen | kAckedAhead)) == 0 &&
-      (seg.flags & kSlowFlags) == 0 && seg.seq == next_seq_ && !seg.payload.empty()) [[likely]] {
-    sink(seg.payload);
-    const size_t n = seg.payload.size();
-    pool.ctr_.bytes_zero_copy += n;
-    ++pool.ctr_.outcomes[static_cast<size_t>(SegmentOutcome::delivered)];
-    next_off_ += n;
-    next_seq_ += static_cast<uint32_t>(n);
+  if (in_order(seg, pool, sink)) [[likely]]
     return SegmentOutcome::delivered;
-  }
+  constexpr uint8_t kSlowFlags = tcpflag::syn | tcpflag::fin | tcpflag::rst;
   // No byte, no SYN/FIN/RST (a pure ACK, a keep-alive): process() would
   // change nothing (in the failed state it says so).
   if (seg.payload.empty() && (seg.flags & kSlowFlags) == 0) return on_bare_segment(pool);

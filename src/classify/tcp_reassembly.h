@@ -50,6 +50,8 @@
 #include <span>
 #include <type_traits>
 
+#include "classify/packet_parse.h"
+
 namespace aiqos {
 
 // Serial number arithmetic (RFC 1982) on 32-bit TCP sequence numbers. Valid
@@ -227,6 +229,26 @@ struct TcpSegment {
 class TcpReassembly {
  public:
   SegmentOutcome on_segment(const TcpSegment& seg, ReassemblyPool& pool, StreamSink sink) noexcept;
+  // on_segment()'s common case, inline: an open direction with nothing
+  // buffered, no FIN recorded and no ACK ahead pending, and a segment that
+  // starts exactly at the next byte with data and no SYN/FIN/RST. Then the
+  // general path would trim nothing, buffer nothing and drain nothing: the
+  // payload goes to `sink` whole, is counted as delivered, and this returns
+  // true. Otherwise nothing happens and it returns false.
+  template <class Sink>
+  bool in_order(const TcpSegment& seg, ReassemblyPool& pool, Sink&& sink) noexcept {
+    constexpr uint8_t kSlowFlags = tcpflag::syn | tcpflag::fin | tcpflag::rst;
+    if (state_ != StreamState::open || ooo_head_ != kNil || (flags_ & (kFinSeen | kAckedAhead)) != 0 ||
+        (seg.flags & kSlowFlags) != 0 || seg.seq != next_seq_ || seg.payload.empty())
+      return false;
+    sink(seg.payload);
+    const size_t n = seg.payload.size();
+    pool.ctr_.bytes_zero_copy += n;
+    ++pool.ctr_.outcomes[static_cast<size_t>(SegmentOutcome::delivered)];
+    next_off_ += n;
+    next_seq_ += static_cast<uint32_t>(n);
+    return true;
+  }
   // An ACK travelling the other way, acknowledging this direction's bytes.
   // Returns true when it exposed a hole this side can never fill (the
   // direction failed with acked_hole: the hole stayed acknowledged for more

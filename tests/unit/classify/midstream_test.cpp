@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -256,6 +257,36 @@ TEST(Midstream, Http2PickedUpAtEveryCut) {
       EXPECT_EQ(pick_up(cut_script(cv.script, cut), 7), ev) << "cut " << cut << " fed in 7s";
     }
   }
+}
+
+// A direction picked up inside a frame stays on the resync path until it
+// finds a frame start, even after the other direction synced and the
+// connection is known to be HTTP/2: a response frame continued in a later
+// segment, after the client's next request (multiplexing), is never parsed
+// from its middle. The inline steady-state route (L7Connection::feed) must
+// not take such a direction.
+TEST(Midstream, Http2UnsyncedDirectionWaitsForFrameStart) {
+  Conv cv = h2_conversation(4);
+  const Bytes& resp1 = cv.script[4 + 3 * 1].data;  // the response to request 1
+  ASSERT_GT(resp1.size(), 30u);
+  Script s;
+  s.push_back({S, Bytes(resp1.begin() + 5, resp1.begin() + 12)});  // inside its HEADERS frame
+  s.push_back({C, cv.script[5 + 3 * 1].data});                    // WINDOW_UPDATE
+  s.push_back({C, cv.script[3 + 3 * 2].data});                    // request 2: the client syncs
+  s.push_back({S, Bytes(resp1.begin() + 12, resp1.end())});      // the rest of response 1
+  for (size_t i = 4 + 3 * 2; i < cv.script.size(); ++i) s.push_back(cv.script[i]);
+  std::vector<std::string> ev = pick_up(s);
+  std::string bodies;
+  for (const std::string& e : ev) {
+    EXPECT_EQ(e.rfind("error", 0), std::string::npos) << e;
+    if (e.rfind("reqbody s=", 0) == 0) bodies += e;
+  }
+  EXPECT_NE(bodies.find(cv.reqs[2].body), std::string::npos);
+  EXPECT_NE(bodies.find(cv.reqs[3].body), std::string::npos);
+  // The server's direction found its frame start: the later responses are there.
+  for (const char* want : {"respbody s=5 data:", "respend s=5", "respbody s=7 data:", "respend s=7"})
+    EXPECT_TRUE(std::any_of(ev.begin(), ev.end(), [&](const std::string& e) { return e.rfind(want, 0) == 0; }))
+        << want;
 }
 
 TEST(Midstream, Http2LostTableGivesPartialHeaders) {
