@@ -8,6 +8,8 @@
 #     installed policy (file and classes of config/aiqos.yaml); the version of --version in
 #     aiqosctl status and DPDK telemetry
 #   - a reload by aiqosctl, then ExecReload (SIGHUP): RELOADING=1 then READY=1, generation +1
+#   - a policy with other limits (SIGHUP): in force, STATUS and aiqosctl status name the limits
+#     that wait for a restart
 #   - a broken policy over the installed file: `aiqosctl policy reload` refused with
 #     file:line:column, SIGHUP too (STATUS says so), generation and classes as before
 #   - WATCHDOG=1 pings while the workers run; none once worker 0 is stalled (--test-stall-signal)
@@ -127,6 +129,22 @@ else
 fi
 gen=$(ctl --json status | jget policy.generation)
 [[ $gen == 3 ]] && pass "generation 3 after two reloads" || fail "generation $gen after two reloads, want 3"
+[[ $(ctl --json status | jget policy.restart_needed) == "[]" ]] && pass "status: no restart needed" ||
+	fail "status: restart_needed is $(ctl --json status | jget policy.restart_needed) with the limits it started with"
+
+# A policy whose limits differ from those aiqosd started with: in force but for the limits,
+# which size tables at start; STATUS and aiqosctl status say a restart is needed.
+sed 's/^  flows: 262144/  flows: 131072/' "$REPO/config/aiqos.yaml" >"$STAGE$ETC/aiqos/aiqos.yaml"
+grep -q '^  flows: 131072' "$STAGE$ETC/aiqos/aiqos.yaml" || fail "config/aiqos.yaml has no 'flows: 262144' to change"
+n=$(notes)
+kill -HUP "$PID"
+if r=$(wait_note '^[0-9.]+ READY=1.*STATUS=policy generation 4 .*; restart needed for limits\.flows' 10 "$n"); then
+	pass "SIGHUP with other limits: $r"
+else
+	fail "SIGHUP with other limits: no READY=1 whose STATUS says a restart is needed"
+fi
+[[ $(ctl --json status | jget policy.restart_needed) == '["limits.flows"]' ]] && pass "status: restart needed for limits.flows" ||
+	fail "status: restart_needed is $(ctl --json status | jget policy.restart_needed)"
 
 # A broken policy over the installed file: refused with file:line:column, the old one stays.
 cp "$REPO/tests/unit/control/data/ten_errors.yaml" "$STAGE$ETC/aiqos/aiqos.yaml"
@@ -141,8 +159,8 @@ kill -HUP "$PID"
 if r=$(wait_note '^[0-9.]+ READY=1.*STATUS=policy reload failed' 10 "$n"); then pass "SIGHUP with a broken policy: $r"; else
 	fail "SIGHUP with a broken policy: no READY=1 saying the reload failed"; fi
 show2=$(ctl --json policy show)
-[[ $(jget generation <<<"$show2") == 3 && $(jget classes <<<"$show2") == "$(jget classes <<<"$show")" ]] &&
-	pass "the running policy stays (generation 3, same classes)" || fail "the policy changed after a refused reload"
+[[ $(jget generation <<<"$show2") == 4 && $(jget classes <<<"$show2") == "$(jget classes <<<"$show")" ]] &&
+	pass "the running policy stays (generation 4, same classes)" || fail "the policy changed after a refused reload"
 
 # Watchdog: pings while every worker turns its loop; none once worker 0 is stuck.
 n=$(notes)

@@ -209,7 +209,10 @@ CtlResult Appliance::status() {
                                {"generation", generation_},
                                {"loaded_at", iso_time(loaded_at_)},
                                {"reloads_ok", reloads_ok_},
-                               {"reloads_failed", reloads_failed_}}},
+                               {"reloads_failed", reloads_failed_},
+                               // Limits of the policy in force that differ from those the
+                               // tables were sized with at start: they wait for a restart.
+                               {"restart_needed", limits_changed(limits_, dp_.policy()->engine->policy().limits)}}},
                              {"frames", {{"rx", st.rx_packets()}, {"tx", st.tx_packets()}, {"drops", st.drops()}}},
                              {"bypass", {{"on", st.bypass_on != 0}, {"frames", st.bypassed_frames}}},
                              {"requests", agg_.total_requests()}});

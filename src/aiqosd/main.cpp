@@ -58,6 +58,14 @@ void install_signals(bool test_stall) {
   }
 }
 
+// "; restart needed for limits.flows, ..." when the policy in force has limits
+// other than those aiqosd started with (they size tables at start).
+std::string restart_needed_note(const nlohmann::json& keys) {
+  std::string s;
+  for (const auto& k : keys) s += (s.empty() ? "; restart needed for " : ", ") + k.get<std::string>();
+  return s;
+}
+
 // systemd's STATUS= line: the policy in force, ports, workers and traffic so far.
 std::string status_line(aiqos::Appliance& app) {
   const nlohmann::json s = app.status().data;
@@ -68,7 +76,7 @@ std::string status_line(aiqos::Appliance& app) {
          " ports, " + std::to_string(s["workers"].get<unsigned>()) + " workers; frames rx " +
          std::to_string(s["frames"]["rx"].get<uint64_t>()) + " tx " + std::to_string(s["frames"]["tx"].get<uint64_t>()) +
          " dropped " + std::to_string(s["frames"]["drops"].get<uint64_t>()) + "; requests " +
-         std::to_string(s["requests"].get<uint64_t>());
+         std::to_string(s["requests"].get<uint64_t>()) + restart_needed_note(pol["restart_needed"]);
 }
 
 // An empty capture for the unused RX side of offline mode's output port.
