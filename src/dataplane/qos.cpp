@@ -123,12 +123,17 @@ void mark(rte_mbuf* m, const QosClass& q, bool exceed) noexcept {
 uint16_t WorkerQos::apply(rte_mbuf** pkts, uint16_t n, uint64_t tsc, ClassCounters* cc, WorkerCounters& ctr,
                           const uint16_t* egress) noexcept {
   if (snap_ == nullptr) return n;
-  const auto& classes = snap_->classes;
+  // Locals: the stores below (mbufs, counters) would otherwise make the
+  // compiler load the class table again for every frame.
+  const QosClass* const classes = snap_->classes.data();
+  const size_t nb_classes = snap_->classes.size();
+  const uint16_t default_class = snap_->engine->default_class();
+  rte_meter_srtcm* const meters = meters_;
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     MbufMeta* md = meta(m);
-    uint16_t c = md->class_id < classes.size() ? md->class_id : snap_->engine->default_class();
+    uint16_t c = md->class_id < nb_classes ? md->class_id : default_class;
     uint32_t len = rte_pktmbuf_pkt_len(m);
     if (md->over_budget) {
       ctr.port[egress[i]].drops[static_cast<size_t>(DropReason::over_budget)].add();
@@ -138,7 +143,7 @@ uint16_t WorkerQos::apply(rte_mbuf** pkts, uint16_t n, uint64_t tsc, ClassCounte
     bool exceed = false;
     const QosClass* q = &classes[c];
     if (q->metered &&
-        rte_meter_srtcm_color_blind_check(&meters_[c], const_cast<rte_meter_srtcm_profile*>(&q->profile), tsc, len) ==
+        rte_meter_srtcm_color_blind_check(&meters[c], const_cast<rte_meter_srtcm_profile*>(&q->profile), tsc, len) ==
             RTE_COLOR_RED) {
       switch (q->exceed) {
         case ExceedAction::drop:
@@ -153,11 +158,11 @@ uint16_t WorkerQos::apply(rte_mbuf** pkts, uint16_t n, uint64_t tsc, ClassCounte
         case ExceedAction::demote:
           // The frame continues as the lower class, under that class's own meter.
           cc[c].demoted.add();
-          c = q->demote_to < classes.size() ? q->demote_to : c;
+          c = q->demote_to < nb_classes ? q->demote_to : c;
           q = &classes[c];
           md->class_id = c;
           if (q->metered &&
-              rte_meter_srtcm_color_blind_check(&meters_[c], const_cast<rte_meter_srtcm_profile*>(&q->profile), tsc,
+              rte_meter_srtcm_color_blind_check(&meters[c], const_cast<rte_meter_srtcm_profile*>(&q->profile), tsc,
                                                 len) == RTE_COLOR_RED) {
             cc[c].policed.add();
             ctr.port[egress[i]].drops[static_cast<size_t>(DropReason::policed)].add();
