@@ -3,9 +3,10 @@
 // so it runs the same inside a DPDK worker, in unit tests and under a fuzzer.
 //
 // Memory: everything is sized from ClassifierConfig and allocated in the
-// constructor (flow table, reassembly pool, L7 contexts, request slots).
-// The exceptions are per connection, not per packet: an HTTP/2 connection's
-// HPACK inflaters and stream table, an HTTP/1 connection's pipeline queue,
+// constructor (flow table, reassembly pool, HPACK pool, L7 contexts, request
+// slots). The exceptions are per connection, not per packet: an HTTP/2
+// connection's stream table (its HPACK inflaters allocate from the HPACK
+// pool), an HTTP/1 connection's pipeline queue,
 // and a Hyperscan stream per request body when the policy has body patterns.
 //
 // Fail open: whatever goes wrong (a bound, a gap, a parser error) marks the
@@ -28,6 +29,7 @@
 #include "classify/credential_hash.h"
 #include "classify/fleet_view.h"
 #include "classify/flow_table.h"
+#include "classify/hpack_pool.h"
 #include "classify/json_model.h"
 #include "classify/l7_detect.h"
 #include "classify/name_table.h"
@@ -52,6 +54,9 @@ struct ClassifierConfig {
   // reload re-evaluates them: classify/name_table.h); 0: none kept.
   uint32_t max_tls_names = 4096;
   uint64_t midstream_bytes = 16 << 20;  // resynchronisation buffers of picked-up connections, together
+  // The HPACK inflaters' memory (hpack_pool.h), all connections together; 0:
+  // hpack_pool_default_bytes(max_l7_conns, l7.http2.max_hpack_mem).
+  uint64_t hpack_pool_bytes = 0;
   int tenant_header = -1;            // index into l7.capture.extra, or -1
   // Bit i: l7.capture.extra[i] is a credential header; its value is replaced
   // by hash_credential(tenant_salt, value) before it is stored anywhere.
@@ -188,6 +193,7 @@ class Classifier {
   const FlowTable& flows() const noexcept { return *flows_; }
   const ReassemblyPool& reassembly() const noexcept { return *pool_; }
   const MidstreamBudget& midstream() const noexcept { return midstream_budget_; }
+  const HpackPool& hpack_pool() const noexcept { return *hpack_pool_; }
   uint32_t l7_in_use() const noexcept { return l7_in_use_; }
   uint32_t requests_in_use() const noexcept { return req_in_use_; }
   const NameTable& tls_names() const noexcept { return tls_names_; }
@@ -212,6 +218,7 @@ class Classifier {
   const BodyMatcher* body_db_;
   BodyScratch scratch_;
   std::unique_ptr<ReassemblyPool> pool_;
+  std::unique_ptr<HpackPool> hpack_pool_;  // before the L7 contexts: their inflaters free into it
   std::unique_ptr<FlowTable> flows_;
   std::unique_ptr<FlowL7[]> l7_;
   uint32_t l7_free_ = UINT32_MAX;

@@ -13,6 +13,12 @@ Classifier::Classifier(const ClassifierConfig& cfg, RequestSink& sink, const Bod
   midstream_budget_.cap = cfg_.midstream_bytes;
   cfg_.l7.midstream_budget = &midstream_budget_;
   pool_ = std::make_unique<ReassemblyPool>(cfg_.reassembly);
+  // What every HTTP/2 connection's HPACK inflaters allocate from.
+  const uint32_t hpack_max = cfg_.l7.http2.max_hpack_mem;
+  hpack_pool_ = std::make_unique<HpackPool>(
+      cfg_.hpack_pool_bytes != 0 ? cfg_.hpack_pool_bytes : hpack_pool_default_bytes(cfg_.max_l7_conns, hpack_max),
+      hpack_max);
+  cfg_.l7.http2.hpack_pool = hpack_pool_.get();
   flows_ = std::make_unique<FlowTable>(cfg_.flows, *pool_, &Classifier::on_flow_release, this);
   if (body_db_ != nullptr) body_db_->reserve(scratch_);
   l7_ = std::make_unique<FlowL7[]>(cfg_.max_l7_conns);
@@ -44,7 +50,8 @@ Classifier::~Classifier() {
 }
 
 uint64_t Classifier::memory_bytes() const noexcept {
-  return flows_->memory_bytes() + pool_->memory_bytes() + uint64_t{cfg_.max_l7_conns} * sizeof(FlowL7) +
+  return flows_->memory_bytes() + pool_->memory_bytes() + hpack_pool_->memory_bytes() +
+         uint64_t{cfg_.max_l7_conns} * sizeof(FlowL7) +
          uint64_t{cfg_.max_requests} * sizeof(ReqSlot) +
          uint64_t{cfg_.max_tls_handshakes} * (sizeof(TlsClientHelloParser) + cfg_.tls_hello_bytes) +
          tls_names_.memory_bytes();

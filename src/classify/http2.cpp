@@ -32,6 +32,7 @@ Http2Connection::Http2Connection(const Http2Config& cfg, RequestEvents& sink) no
   ok = ok && streams_ && resp_ctype_;
   for (Side& s : sides_) {
     s.mem.cap = cfg_.max_hpack_mem;
+    s.mem.pool = cfg_.hpack_pool;
     s.allocator = {&s.mem, mem_malloc, mem_free, mem_calloc, mem_realloc};
     if (!ok || nghttp2_hd_inflate_new2(&s.inflater, &s.allocator) != 0) {
       s.inflater = nullptr;

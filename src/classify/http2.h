@@ -14,7 +14,10 @@
 // an encoder that then grows its table past the clip fails with hpack_table_cap.
 //
 // All memory is sized from Http2Config and allocated in the constructor; the
-// inflaters allocate through a counting nghttp2_mem capped at max_hpack_mem.
+// inflaters allocate through a counting nghttp2_mem capped at max_hpack_mem,
+// from the worker's HpackPool (hpack_pool.h) when the config names one (the
+// classifier always does), else from the heap (tests, fuzzers, benches).
+// A pool with no block for an allocation is denied like the cap.
 // Untrusted input never asserts: a violated rule or cap sets a sticky error,
 // reports it once (on_parse_error), and every later byte is ignored.
 #pragma once
@@ -31,6 +34,8 @@
 
 namespace aiqos {
 
+class HpackPool;
+
 struct Http2Config {
   uint32_t max_streams = 128;           // streams tracked at once; excess counted, ignored
   uint32_t max_frame_size = 1u << 20;   // larger frames fail the connection
@@ -38,6 +43,7 @@ struct Http2Config {
   uint32_t max_header_list = 64 << 10;  // decoded: sum(name + value + 32) per block
   uint32_t max_hpack_table = 64 << 10;  // dynamic table bound, whatever SETTINGS says
   uint32_t max_hpack_mem = 192 << 10;   // allocation cap per inflater (table + literals)
+  HpackPool* hpack_pool = nullptr;      // the inflaters' memory; none: the heap
   CaptureConfig capture;
 };
 
@@ -97,6 +103,9 @@ class Http2Connection {
     return stats_;
   }
   uint32_t open_streams() const noexcept { return n_open_; }
+  // std::malloc calls of the inflaters' allocator, all connections (those
+  // whose config names no pool): a test's count, never on a worker's path.
+  static uint64_t heap_allocations() noexcept;
 
  private:
   enum class St : uint8_t { preface, frame_header, pad_len, prefix, body, padding };
@@ -104,7 +113,8 @@ class Http2Connection {
 
   struct MemBudget {
     size_t used = 0, peak = 0, cap = 0;
-    bool denied = false;
+    HpackPool* pool = nullptr;
+    bool denied = false;  // by the cap or the pool
   };
 
   struct PendingSettings {

@@ -1,12 +1,15 @@
 // HTTP/2 header blocks (http2.h): HPACK inflation under a per-direction
-// memory budget (nghttp2_mem hooks that count every byte), header fields into
+// memory budget (nghttp2_mem hooks that count every byte, over the worker's
+// HpackPool or the heap), header fields into
 // the request head or the response's status / content-type, and a block's end
 // as request or response events. The frame layer is in http2.cpp.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
 
+#include "classify/hpack_pool.h"
 #include "classify/http2.h"
 
 namespace aiqos {
@@ -27,33 +30,64 @@ int parse_small_uint(std::string_view v) noexcept {
   return x;
 }
 
-// Each allocation carries its size in a header so that frees can be counted.
+// The budget counts each allocation with a header of this size (what the
+// heap path puts in front of it to know its size when it is freed; the pool
+// keeps sizes beside its region), so its cap means the same either way.
 constexpr size_t kAllocHdr = alignof(std::max_align_t);
+
+std::atomic<uint64_t> heap_allocs{0};
+
+// Whether `size` more bytes stay within the cap of budget `b` (else it says denied).
+bool admit(auto& b, size_t size) noexcept {
+  if (size > b.cap || b.used + size + kAllocHdr > b.cap) {
+    b.denied = true;
+    return false;
+  }
+  return true;
+}
+
+size_t alloc_size(const void* ptr, const HpackPool* pool) noexcept {
+  if (pool != nullptr) return pool->size_of(ptr);
+  size_t size;
+  std::memcpy(&size, static_cast<const unsigned char*>(ptr) - kAllocHdr, sizeof(size));
+  return size;
+}
 
 }  // namespace
 
+uint64_t Http2Connection::heap_allocations() noexcept { return heap_allocs.load(std::memory_order_relaxed); }
+
 void* Http2Connection::mem_malloc(size_t size, void* ud) {
   auto* b = static_cast<MemBudget*>(ud);
-  if (size > b->cap || b->used + size + kAllocHdr > b->cap) {
-    b->denied = true;
-    return nullptr;
+  if (!admit(*b, size)) return nullptr;
+  void* p;
+  if (b->pool != nullptr) {
+    p = b->pool->alloc(size);
+    if (p == nullptr) {  // counted by the pool
+      b->denied = true;
+      return nullptr;
+    }
+  } else {
+    heap_allocs.fetch_add(1, std::memory_order_relaxed);
+    auto* base = static_cast<unsigned char*>(std::malloc(size + kAllocHdr));
+    if (!base) return nullptr;
+    std::memcpy(base, &size, sizeof(size));
+    p = base + kAllocHdr;
   }
-  auto* base = static_cast<unsigned char*>(std::malloc(size + kAllocHdr));
-  if (!base) return nullptr;
-  std::memcpy(base, &size, sizeof(size));
   b->used += size + kAllocHdr;
   b->peak = std::max(b->peak, b->used);
-  return base + kAllocHdr;
+  return p;
 }
 
 void Http2Connection::mem_free(void* ptr, void* ud) {
   if (!ptr) return;
   auto* b = static_cast<MemBudget*>(ud);
-  auto* base = static_cast<unsigned char*>(ptr) - kAllocHdr;
-  size_t size;
-  std::memcpy(&size, base, sizeof(size));
-  b->used -= size + kAllocHdr;
-  std::free(base);
+  if (b->pool != nullptr) {
+    b->used -= b->pool->free(ptr) + kAllocHdr;
+  } else {
+    b->used -= alloc_size(ptr, nullptr) + kAllocHdr;
+    std::free(static_cast<unsigned char*>(ptr) - kAllocHdr);
+  }
 }
 
 void* Http2Connection::mem_calloc(size_t nmemb, size_t size, void* ud) {
@@ -63,18 +97,31 @@ void* Http2Connection::mem_calloc(size_t nmemb, size_t size, void* ud) {
   return p;
 }
 
+// Counted as a new allocation beside the old one, then the old one freed,
+// whether the pool moves the block or not.
 void* Http2Connection::mem_realloc(void* ptr, size_t size, void* ud) {
   if (!ptr) return mem_malloc(size, ud);
   if (size == 0) {
     mem_free(ptr, ud);
     return nullptr;
   }
-  size_t old;
-  std::memcpy(&old, static_cast<unsigned char*>(ptr) - kAllocHdr, sizeof(old));
-  void* p = mem_malloc(size, ud);
-  if (!p) return nullptr;
-  std::memcpy(p, ptr, std::min(old, size));
-  mem_free(ptr, ud);
+  auto* b = static_cast<MemBudget*>(ud);
+  const size_t old = alloc_size(ptr, b->pool);
+  if (b->pool == nullptr) {
+    void* p = mem_malloc(size, ud);
+    if (!p) return nullptr;
+    std::memcpy(p, ptr, std::min(old, size));
+    mem_free(ptr, ud);
+    return p;
+  }
+  if (!admit(*b, size)) return nullptr;
+  void* p = b->pool->realloc(ptr, size);
+  if (p == nullptr) {
+    b->denied = true;
+    return nullptr;
+  }
+  b->peak = std::max(b->peak, b->used + size + kAllocHdr);
+  b->used = b->used + size - old;
   return p;
 }
 

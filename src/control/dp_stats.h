@@ -87,6 +87,12 @@ namespace aiqos {
     "Bytes of the mid-stream pickup budget in use.", c.midstream().used)                                               \
   X(midstream_budget_refused, counter, "aiqos_midstream_budget_refused_total", "",                                    \
     "Directions that gave up mid-stream pickup for lack of budget.", c.midstream().refused)                           \
+  X(hpack_pool_bytes_in_use, gauge, "aiqos_hpack_pool_bytes_in_use", "",                                              \
+    "Bytes of the HPACK pools in blocks held by HTTP/2 connections' inflaters, all workers.",                         \
+    c.hpack_pool().in_use())                                                                                          \
+  X(hpack_pool_exhausted, counter, "aiqos_hpack_pool_exhausted_total", "",                                            \
+    "HPACK allocations the pool had no block for (the connection failed open, hpack_memory).",                        \
+    c.hpack_pool().exhausted())                                                                                       \
   X(over_rps, counter, "aiqos_over_budget_total", "budget=\"rps\"",                                                   \
     "Requests over a request-rate (rps) or token budget of their class, all workers.", k.over_rps)                    \
   X(over_tokens, counter, "aiqos_over_budget_total", "budget=\"tokens\"", "Requests over a token budget.",            \

@@ -151,6 +151,9 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::ostream& out,
        "out-of-order TCP bytes buffered per worker, all flows together")
     ("reassembly-flow-bytes", po::value(&o.reassembly_flow_bytes)->default_value(o.reassembly_flow_bytes),
        "out-of-order TCP bytes buffered per flow direction")
+    ("hpack-pool-bytes", po::value(&o.hpack_pool_bytes)->default_value(o.hpack_pool_bytes),
+       "memory of the HTTP/2 HPACK decoders per worker, all connections together "
+       "(0: 8 KiB per --l7-conns, at least 4 x the largest allocation)")
     ("capture-header", po::value(&o.capture_headers)->composing(),
        "report this request header's value (repeatable; lowercase name)")
     ("tenant-header", po::value(&o.tenant_header),

@@ -53,6 +53,7 @@ struct Options {
   uint32_t requests = 16384;            // requests in flight at once
   uint64_t reassembly_bytes = 32 << 20; // out-of-order buffer, all flows together
   uint32_t reassembly_flow_bytes = 256 << 10;  // out-of-order buffer of one direction
+  uint64_t hpack_pool_bytes = 0;        // HPACK inflaters' memory, all connections; 0: 8 KiB a --l7-conns
   // From the policy's `limits` only (apply_policy_limits); no command-line option. Without a
   // policy, the classifier's defaults (which are also the policy's).
   uint32_t h2_streams = 128;               // HTTP/2 streams tracked at once per connection

@@ -22,6 +22,7 @@ ClassifierConfig classifier_config(const Options& o, const std::vector<std::stri
   c.reassembly.pool_bytes = o.reassembly_bytes;
   c.reassembly.max_ooo_bytes_per_flow = o.reassembly_flow_bytes;
   c.max_l7_conns = o.l7_conns;
+  c.hpack_pool_bytes = o.hpack_pool_bytes;
   c.max_requests = o.requests;
   c.body_scan_bytes = o.body_scan_bytes;
   // limits.header_block_bytes bounds one header block whatever the protocol: an HTTP/1

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "classifier_fixture.h"
@@ -671,6 +672,111 @@ TEST(ClassifierGrpc, ModelSearchedWithinTheBodyScanBound) {
     EXPECT_EQ(sink.recs[0].proto, ReqProto::grpc) << scan;
     EXPECT_EQ(sink.recs[0].model.view(), scan ? "llama-3" : "") << scan;
     EXPECT_EQ(sink.recs[0].model_source, scan ? ModelSource::grpc : ModelSource::none) << scan;
+  }
+}
+
+
+// HPACK: a literal field with incremental indexing (new name), so that each
+// connection's dynamic tables fill; lengths of any size (7-bit prefix).
+void hpack_indexed(std::string& out, std::string_view name, std::string_view value) {
+  auto len = [&](size_t n) {
+    if (n < 127) {
+      out += static_cast<char>(n);
+      return;
+    }
+    out += static_cast<char>(127);
+    for (n -= 127; n >= 128; n >>= 7) out += static_cast<char>(0x80 | (n & 0x7f));
+    out += static_cast<char>(n);
+  };
+  out += '\x40';
+  len(name.size());
+  out += name;
+  len(value.size());
+  out += value;
+}
+
+std::string h2_request(int i, size_t big = 0) {
+  std::string hb;
+  hpack_indexed(hb, ":method", "POST");
+  hpack_indexed(hb, ":scheme", "http");
+  hpack_indexed(hb, ":path", "/v1/chat/completions");
+  hpack_indexed(hb, "content-type", "application/json");
+  hpack_indexed(hb, "x-request-id", "req-" + std::to_string(i));
+  if (big != 0) hpack_indexed(hb, "x-big", std::string(big, 'x'));
+  return hb;
+}
+
+// The HPACK inflaters of every HTTP/2 connection allocate from the worker's
+// pool: connection after connection, the blocks are reused (the pool touches
+// no more memory after warm-up) and the heap is never asked.
+TEST(ClassifierHttp2, HpackMemoryFromThePool) {
+  using test::h2frame;
+  RecordSink sink;
+  ClassifierConfig cfg = test::small_config();
+  Classifier cls{cfg, sink};
+  const HpackPool& pool = cls.hpack_pool();
+  EXPECT_EQ(pool.capacity(), hpack_pool_default_bytes(cfg.max_l7_conns, cfg.l7.http2.max_hpack_mem));
+  std::string status;
+  hpack_indexed(status, ":status", "200");
+  uint64_t t = 1000 * kMs, heap0 = 0, touched = 0;
+  for (int i = 0; i < 40; ++i) {
+    if (i == 5) {  // warmed up
+      heap0 = Http2Connection::heap_allocations();
+      touched = pool.touched();
+    }
+    TcpConn c{cls, static_cast<uint16_t>(41000 + i)};
+    c.open(t);
+    test::h2c_start(c, t);
+    for (uint32_t id = 1; id <= 7; id += 2) {
+      c.send(true, h2frame(1, 0x5, id, h2_request(i * 10 + static_cast<int>(id))), t);
+      c.send(false, h2frame(1, 0x5, id, status), t);
+    }
+    EXPECT_GT(pool.in_use(), 0u);
+    c.close(t);
+    t += 20'000 * kMs;  // past the closing timeout
+    cls.expire(t, 1024);
+    ASSERT_EQ(cls.l7_in_use(), 0u);
+    ASSERT_EQ(pool.in_use(), 0u) << "the connection's inflaters gave their blocks back";
+  }
+  EXPECT_EQ(sink.recs.size(), 160u);
+  EXPECT_GT(touched, 0u);
+  EXPECT_EQ(pool.touched(), touched) << "no block beyond those of the first connections";
+  EXPECT_EQ(Http2Connection::heap_allocations(), heap0);
+  EXPECT_EQ(pool.exhausted(), 0u);
+}
+
+// A pool with no block for an allocation fails the connection open, as the
+// HPACK budget does (hpack_memory, l7_error), and counts it.
+TEST(ClassifierHttp2, HpackPoolDryFailsTheFlowOpen) {
+  using test::h2frame;
+  for (uint64_t pool_bytes : {uint64_t{16384}, uint64_t{8192}}) {
+    RecordSink sink;
+    ClassifierConfig cfg = test::small_config();
+    cfg.l7.http2.max_hpack_mem = 8192;  // blocks of up to 8 KiB
+    cfg.hpack_pool_bytes = pool_bytes;  // 8 KiB: the two inflaters fit, a 4500-byte value then does not
+    Classifier cls{cfg, sink};
+    ASSERT_EQ(cls.hpack_pool().capacity(), pool_bytes);
+    TcpConn c{cls, 41200};
+    const uint64_t t0 = 1000 * kMs;
+    c.open(t0);
+    test::h2c_start(c, t0);
+    c.send(true, h2frame(1, 0x5, 1, h2_request(1, 4500)), t0);
+    std::string status;
+    hpack_indexed(status, ":status", "200");
+    c.send(false, h2frame(1, 0x5, 1, status), t0);
+    const ClassifierCounters& k = cls.counters();
+    const bool dry = pool_bytes == 8192;
+    EXPECT_EQ(cls.hpack_pool().exhausted(), dry ? 1u : 0u) << pool_bytes;
+    EXPECT_EQ(k.l7_errors[static_cast<size_t>(L7Error::hpack_memory)], dry ? 1u : 0u) << pool_bytes;
+    EXPECT_EQ(k.unclassified[static_cast<size_t>(Unclassified::l7_error)], dry ? 1u : 0u) << pool_bytes;
+    EXPECT_EQ(sink.recs.size(), dry ? 0u : 1u) << pool_bytes;
+    // Failed open: the frames still pass, the L7 state and its blocks are given back.
+    c.send(true, h2frame(1, 0x5, 3, h2_request(3)), t0);
+    EXPECT_FALSE(c.last.drop);
+    if (dry) {
+      EXPECT_EQ(cls.l7_in_use(), 0u);
+      EXPECT_EQ(cls.hpack_pool().in_use(), 0u);
+    }
   }
 }
 

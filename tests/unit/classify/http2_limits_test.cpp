@@ -2,6 +2,8 @@
 // HPACK table sizes, push promises, gRPC trailers, h2c upgrade, garbage, a real capture.
 #include "classify/http2.h"
 
+#include "classify/hpack_pool.h"
+
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 
@@ -46,6 +48,73 @@ TEST(Http2, HeaderBlockAndListCaps) {
   EXPECT_EQ(got.error, L7Error::header_block_too_large);
   cfg.max_header_block = 4096;
   EXPECT_EQ(run({{Dir::c2s, b}}, cfg).error, L7Error::none);
+}
+
+// The inflaters' memory from a pool (hpack_pool.h): the budget counts as with
+// the heap; a pool with no block for an allocation fails the connection as
+// the budget does (hpack_memory), and the pool counts it.
+TEST(Http2, PoolRunsDryFailsOpenAndCounts) {
+  Conv c;
+  c.start();
+  c.c2s(frame(kHeaders, kEndHeaders | kEndStream, 1,
+              c.cenc.encode({{":method", "GET"}, {":path", "/"}, {"x-big", std::string(3000, 'x')}})));
+  c.s2c(c.resp_headers(1, "200", true));
+  Http2Config cfg = test_config();
+  const uint64_t heap0 = Http2Connection::heap_allocations();
+  Outcome heap = run(c.script, cfg);
+  ASSERT_EQ(heap.error, L7Error::none);
+  EXPECT_GT(Http2Connection::heap_allocations(), heap0) << "no pool: the heap";
+
+  HpackPool roomy(1 << 20, cfg.max_hpack_mem);
+  cfg.hpack_pool = &roomy;
+  const uint64_t heap1 = Http2Connection::heap_allocations();
+  Outcome pooled = run(c.script, cfg);
+  EXPECT_EQ(Http2Connection::heap_allocations(), heap1) << "a pool: never the heap";
+  EXPECT_EQ(pooled.ev, heap.ev);
+  EXPECT_EQ(pooled.stats.hpack_mem_peak, heap.stats.hpack_mem_peak) << "the budget counts the same";
+  EXPECT_GT(roomy.peak(), 0u);
+  EXPECT_EQ(roomy.in_use(), 0u) << "all given back with the connection";
+  EXPECT_EQ(roomy.exhausted(), 0u);
+
+  // One 8 KiB block: the inflaters fit, the 3000-byte literal (Huffman: twice
+  // its coded length) does not; the budget (192 KiB) would have let it.
+  HpackPool dry(0, 8192);
+  cfg.hpack_pool = &dry;
+  Outcome failed = run(c.script, cfg);
+  EXPECT_EQ(failed.error, L7Error::hpack_memory);
+  EXPECT_EQ(dry.exhausted(), 1u);
+  EXPECT_EQ(dry.in_use(), 0u);
+  // What a budget denial does, event for event.
+  cfg = test_config();
+  cfg.max_hpack_mem = 2048;
+  Outcome denied = run(c.script, cfg);
+  EXPECT_EQ(denied.error, L7Error::hpack_memory);
+  EXPECT_EQ(failed.ev, denied.ev);
+}
+
+// Connection after connection, request after request on one pool: the blocks
+// freed are the blocks taken again; the pool touches no more memory after the
+// first connection, and the heap is never asked.
+TEST(Http2, PoolBlocksReusedAcrossConnections) {
+  std::vector<std::string> want;
+  Script s = hundred_requests(&want);
+  Http2Config cfg = test_config();
+  HpackPool pool(4 << 20, cfg.max_hpack_mem);
+  cfg.hpack_pool = &pool;
+  const uint64_t heap0 = Http2Connection::heap_allocations();
+  Outcome first = run(s, cfg);
+  ASSERT_EQ(first.ev, want);
+  const uint64_t touched = pool.touched(), peak = pool.peak();
+  EXPECT_GT(touched, 0u);
+  for (int i = 0; i < 20; ++i) {
+    Outcome again = run(s, cfg, {}, 1 + i % 5);
+    ASSERT_EQ(again.ev, want);
+    ASSERT_EQ(pool.in_use(), 0u);
+  }
+  EXPECT_EQ(pool.touched(), touched);
+  EXPECT_EQ(pool.peak(), peak);
+  EXPECT_EQ(pool.exhausted(), 0u);
+  EXPECT_EQ(Http2Connection::heap_allocations(), heap0);
 }
 
 TEST(Http2, CapturedValuesTruncated) {

@@ -146,7 +146,7 @@ TEST(DpStats, JsonKeepsTheNamesToolsRead) {
            "l7_conns_active", "requests", "requests_completed", "request_slots_full", "request_records_dropped",
            "models_found", "direction_swaps", "flows_reclassified", "requests_reclassified",
            "tls_names_kept", "tls_names_not_kept", "midstream_conns", "midstream_partial_headers", "midstream_buffer_bytes",
-           "midstream_budget_refused", "over_rps", "over_tokens", "budget_demoted", "budget_dropped",
+           "midstream_budget_refused", "hpack_pool_bytes_in_use", "hpack_pool_exhausted", "over_rps", "over_tokens", "budget_demoted", "budget_dropped",
            "budget_frames_dropped", "responses_usage", "responses_counted", "responses_scan_failed",
            "responses_encoded", "tokens_refunded", "tokens_extra", "fleet_checked", "fleet_local",
            "reassembly_bytes_in_use", "reassembly_conflict_bytes", "reassembly_acked_ahead",

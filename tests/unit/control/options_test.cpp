@@ -30,6 +30,9 @@ TEST(Options, Defaults) {
   EXPECT_EQ(o.dispatch, DispatchMode::auto_);
   EXPECT_TRUE(o.promiscuous);
   EXPECT_EQ(o.rx_rate_pps, 0u);
+  EXPECT_EQ(o.hpack_pool_bytes, 0u) << "derived from --l7-conns";
+  ASSERT_EQ(parse({"--hpack-pool-bytes", "33554432"}, o), ParseOutcome::run);
+  EXPECT_EQ(o.hpack_pool_bytes, 32u << 20);
 }
 
 // A policy's limits replace the sizing options; the others (l7-conns...) stay. An option given a

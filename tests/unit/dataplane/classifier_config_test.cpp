@@ -86,6 +86,27 @@ TEST(ClassifierConfig, DefaultLimitsAreTheClassifiers) {
       << "never below the default: literals need room whatever the table";
 }
 
+// --hpack-pool-bytes sizes each worker's HPACK pool; 0 (the default) derives it from --l7-conns.
+TEST(ClassifierConfig, HpackPoolBytesFromTheOption) {
+  Options o;
+  o.flows = 256;
+  o.reassembly_bytes = 1 << 20;
+  o.l7_conns = 16;
+  o.requests = 8;
+  std::vector<std::string> capture;
+  RecordSink sink;
+  {
+    const ClassifierConfig c = classifier_config(o, {}, capture);
+    EXPECT_EQ(c.hpack_pool_bytes, 0u);
+    Classifier cls(c, sink);
+    EXPECT_EQ(cls.hpack_pool().capacity(), hpack_pool_default_bytes(16, c.l7.http2.max_hpack_mem));
+  }
+  o.hpack_pool_bytes = 3 << 20;
+  const ClassifierConfig c = classifier_config(o, {}, capture);
+  Classifier cls(c, sink);
+  EXPECT_EQ(cls.hpack_pool().capacity(), 3u << 20);
+}
+
 class LimitsTest : public ::testing::Test {
  protected:
   RecordSink sink;
