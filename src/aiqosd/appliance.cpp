@@ -175,6 +175,7 @@ CtlResult Appliance::reload(const std::string& file_in) {
   if (res.ok) {
     ++reloads_ok_;
     res.data["restart_needed"] = changed;
+    restart_needed_ = changed;
     if (!changed.empty()) {
       std::string keys;
       for (const std::string& k : changed) keys += (keys.empty() ? "" : ", ") + k;
@@ -210,9 +211,9 @@ CtlResult Appliance::status() {
                                {"loaded_at", iso_time(loaded_at_)},
                                {"reloads_ok", reloads_ok_},
                                {"reloads_failed", reloads_failed_},
-                               // Limits of the policy in force that differ from those the
-                               // tables were sized with at start: they wait for a restart.
-                               {"restart_needed", limits_changed(limits_, dp_.policy()->engine->policy().limits)}}},
+                               // Limits of the policy in force (published by the last reload)
+                               // that differ from those the tables were sized with at start.
+                               {"restart_needed", restart_needed_}}},
                              {"frames", {{"rx", st.rx_packets()}, {"tx", st.tx_packets()}, {"drops", st.drops()}}},
                              {"bypass", {{"on", st.bypass_on != 0}, {"frames", st.bypassed_frames}}},
                              {"requests", agg_.total_requests()}});

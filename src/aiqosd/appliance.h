@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "control/control_api.h"
 #include "control/fleet_sync.h"
@@ -72,6 +73,10 @@ class Appliance final : public ControlApi {
   std::mutex mu_;
   Policy pending_;        // loaded before init, published by init()
   Limits limits_;         // in force: fixed at start (a reload that changes them says so)
+  // What the last successful reload said of them: the limits of the policy in
+  // force that differ from limits_ (empty before any reload: the tables were
+  // sized from what aiqosd started with, whatever the built-in policy says).
+  std::vector<std::string> restart_needed_;
   std::string policy_file_;
   uint32_t generation_ = 0;
   std::chrono::system_clock::time_point loaded_at_{};
